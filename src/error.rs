@@ -1,0 +1,62 @@
+//! Errors.
+
+use crate::{Aspect, ObjectId, UnitId};
+
+/// Everything the graph can refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The object was destroyed (or the ID belongs to another graph). IDs never alias,
+    /// so this is reported forever after, never confused with a newer object.
+    #[error("object {0:?} is not live: it was destroyed, or it belongs to another graph")]
+    StaleObject(ObjectId),
+    /// The unit was invalidated or unregistered (or the ID belongs to another graph).
+    #[error(
+        "unit {0:?} is not live: it was invalidated or unregistered, or it belongs to another graph"
+    )]
+    StaleUnit(UnitId),
+    /// A unit must depend on at least one thing; a unit with no dependencies could never
+    /// be invalidated, which is almost certainly a compiler bug.
+    #[error("a unit needs at least one dependency")]
+    NoDependencies,
+    /// The storm policy marked this object or key unstable: it changed too often for
+    /// speculation on it to pay. Compile without the assumption, or reset the mark with
+    /// [`Graph::reset_stability`](crate::Graph::reset_stability).
+    #[error("{object:?} {aspect:?} is unstable: it changed too often to depend on")]
+    Unstable {
+        /// The object.
+        object: ObjectId,
+        /// The aspect that is unstable ([`Aspect::Whole`] when the whole object is).
+        aspect: Aspect,
+    },
+    /// Something the unit depends on changed after its compile ticket was taken, so the
+    /// compiled code may have read a stale value. Recompile.
+    #[error("{object:?} changed after the compile ticket was taken; the unit may be stale")]
+    StaleTicket {
+        /// The first dependency object found to have changed.
+        object: ObjectId,
+    },
+    /// The ticket was taken from a different graph.
+    #[error("the compile ticket belongs to another graph")]
+    ForeignTicket,
+    /// The unit is being fired right now; answer with a [`Verdict`](crate::Verdict) from
+    /// the handler instead.
+    #[error("unit {0:?} is being fired; answer from the handler instead")]
+    UnitFiring(UnitId),
+    /// `end_batch` was called with no batch open.
+    #[error("no batch is open")]
+    NoBatch,
+    /// More than `u32::MAX - 1` cells are live at once.
+    #[error("the graph is full: too many live (object, aspect) cells")]
+    Full,
+}
+
+/// A registration that was refused, with the payload handed back so the VM can free it.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Rejected<P> {
+    /// Why the registration was refused.
+    #[source]
+    pub error: Error,
+    /// The payload that was not registered.
+    pub payload: P,
+}

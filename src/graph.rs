@@ -1,0 +1,1195 @@
+//! The dependency graph: objects, cells, units, events and their delivery.
+//!
+//! # Structure
+//!
+//! * An **object** record ([`ObjectId`]) holds the version counter, the storm counter,
+//!   the cell for whole-object dependencies, and a keyed index: a blocked bloom
+//!   prefilter in front of a `hashbrown` map from aspect to cell.
+//! * A **cell** is one watched (object, aspect) pair, interned. It holds the set of
+//!   units that depend on it ([`UnitSet`]), the key's name, and the key's storm counter.
+//! * A **unit** ([`UnitId`]) holds its payload and its forward edges, `(cell, site)`
+//!   pairs sorted by cell, 8 bytes each. A cell's set holds the unit's slot index
+//!   (4 bytes), so one edge costs about 12 bytes forward and reverse.
+//! * An **event** snapshots the units it hits into a *wave* (the causes, the hit cells,
+//!   and the hit units by full generational ID). Delivery walks the wave outside any
+//!   borrow of the graph, so a handler gets `&mut Graph` and may call back in.
+
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hashbrown::HashMap;
+
+use crate::fire::{Cause, Fire, Hit, Report, Verdict};
+use crate::id::{Arena, DEFAULT_MAX_SLOT_REUSE, slot_index};
+use crate::prefilter::KeyFilter;
+use crate::stats::{Counters, Stats};
+use crate::unit_set::UnitSet;
+use crate::{Aspect, Dep, Dependency, Error, Kind, ObjectId, Rejected, Site, UnitId};
+
+/// Tuning knobs for a [`Graph`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// How many events that invalidated or patched something an object (for
+    /// whole-object events) or a key or attribute (for keyed events) may take before it
+    /// is marked unstable. CPython uses 6 for globals. 0 disables the policy.
+    pub storm_threshold: u32,
+    /// How many times an ID slot may be reused before it is retired for good. The
+    /// default keeps slotmap's 32-bit version from ever wrapping. Lower it only to test
+    /// retirement.
+    pub max_slot_reuse: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            storm_threshold: 6,
+            max_slot_reuse: DEFAULT_MAX_SLOT_REUSE,
+        }
+    }
+}
+
+/// A compile ticket: taken before a compiler reads the objects it will depend on, and
+/// checked when the finished unit is registered with
+/// [`Graph::register_with_ticket`].
+///
+/// The check is per **object**: registration is refused if any event touched any
+/// object the unit depends on since the ticket was taken, even an event on a different
+/// key of that object. That is conservative (a write to an unrelated global during a
+/// compile forces a recompile) and never accepts a stale unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    graph: u64,
+    epoch: u64,
+}
+
+/// A change in whether an object has dependents, for the VM's one-bit "watched" flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchChange {
+    /// The object.
+    pub object: ObjectId,
+    /// Its kind.
+    pub kind: Kind,
+    /// The VM's handle for it, as given to [`Graph::track`].
+    pub handle: u64,
+    /// `true`: the object gained its first dependent. `false`: it lost its last.
+    pub watched: bool,
+}
+
+const NO_CELL: u32 = u32::MAX;
+
+struct ObjectRecord {
+    kind: Kind,
+    handle: u64,
+    version: u64,
+    /// The graph epoch of the last event on this object, for compile tickets.
+    changed_at: u64,
+    whole: u32,
+    keyed: Option<Box<KeyIndex>>,
+    /// (unit, cell) memberships across all cells of this object.
+    memberships: u32,
+    /// Storm counter for whole-object events.
+    fires: u32,
+    unstable: bool,
+    /// Destroyed; kept only until its cells drain.
+    dead: bool,
+}
+
+#[derive(Default)]
+struct KeyIndex {
+    filter: KeyFilter,
+    cells: HashMap<Aspect, u32>,
+    /// How many entries of `cells` are `Aspect::Key`.
+    keys: usize,
+}
+
+impl KeyIndex {
+    fn rebuild_filter(&mut self) {
+        let keys: Vec<u64> = self
+            .cells
+            .keys()
+            .filter_map(|a| match a {
+                Aspect::Key(h) => Some(*h),
+                _ => None,
+            })
+            .collect();
+        self.filter.rebuild(keys.into_iter());
+    }
+}
+
+struct Cell {
+    dependents: UnitSet,
+    object: ObjectId,
+    aspect: Aspect,
+    name: Option<Arc<str>>,
+    /// Storm counter for keyed events.
+    fires: u32,
+    unstable: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Edge {
+    cell: u32,
+    site: Site,
+}
+
+struct UnitRecord<P> {
+    /// `None` only while the unit is being fired.
+    payload: Option<P>,
+    /// Sorted by (cell, site), deduplicated.
+    edges: Box<[Edge]>,
+    /// Queued wave entries not yet delivered.
+    pending: u32,
+}
+
+/// Events whose fires are delivered together: one event, or one batch.
+#[derive(Default)]
+struct Wave {
+    causes: Vec<Cause>,
+    /// Whether each cause has invalidated or patched something (storm accounting).
+    effective: Vec<bool>,
+    /// (cell, cause index), sorted by cell once sealed.
+    cell_causes: Vec<(u32, u32)>,
+    /// Hit units, with duplicates; sorted once sealed.
+    units: Vec<UnitId>,
+    cursor: usize,
+    sealed: bool,
+}
+
+impl Wave {
+    fn seal(&mut self) {
+        if !self.sealed {
+            self.cell_causes.sort_unstable();
+            self.units.sort_unstable();
+            self.sealed = true;
+        }
+    }
+
+    fn causes_of(&self, cell: u32) -> impl Iterator<Item = u32> + '_ {
+        let start = self.cell_causes.partition_point(|&(c, _)| c < cell);
+        self.cell_causes[start..]
+            .iter()
+            .take_while(move |&&(c, _)| c == cell)
+            .map(|&(_, cause)| cause)
+    }
+}
+
+static NEXT_GRAPH: AtomicU64 = AtomicU64::new(1);
+
+/// The dependency graph, generic over a per-unit payload `P` (for example a pointer to
+/// compiled code).
+///
+/// See the [crate documentation](crate) for the model and a worked example.
+pub struct Graph<P> {
+    config: Config,
+    uid: u64,
+    epoch: u64,
+    objects: Arena<ObjectId, ObjectRecord>,
+    cells: Vec<Option<Cell>>,
+    free_cells: Vec<u32>,
+    units: Arena<UnitId, UnitRecord<P>>,
+    /// Slot index → the unit key living there (valid while that unit is live).
+    unit_keys: Vec<UnitId>,
+    live_edges: usize,
+    queue: VecDeque<Wave>,
+    batch: Option<Wave>,
+    batch_depth: u32,
+    delivering: bool,
+    firing: Option<UnitId>,
+    watch_hook: Option<Box<dyn FnMut(WatchChange) + Send>>,
+    watch_changes: Vec<WatchChange>,
+    scratch_cells: Vec<u32>,
+    counters: Counters,
+}
+
+impl<P> Default for Graph<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P> std::fmt::Debug for Graph<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P> Graph<P> {
+    /// An empty graph with the default [`Config`].
+    pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    /// An empty graph.
+    pub fn with_config(config: Config) -> Self {
+        Self {
+            config,
+            uid: NEXT_GRAPH.fetch_add(1, Ordering::Relaxed),
+            epoch: 0,
+            objects: Arena::new(config.max_slot_reuse),
+            cells: Vec::new(),
+            free_cells: Vec::new(),
+            units: Arena::new(config.max_slot_reuse),
+            unit_keys: Vec::new(),
+            live_edges: 0,
+            queue: VecDeque::new(),
+            batch: None,
+            batch_depth: 0,
+            delivering: false,
+            firing: None,
+            watch_hook: None,
+            watch_changes: Vec::new(),
+            scratch_cells: Vec::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// Sets the hook told when an object gains its first dependent or loses its last,
+    /// so the VM can keep a one-bit "watched" flag in its own object header.
+    ///
+    /// The hook runs at the end of the graph call that caused the change and gets no
+    /// access to the graph. A destroyed object is never reported as unwatched: its
+    /// handle may already point at freed memory.
+    ///
+    /// ```
+    /// use depwatch::{Dep, Graph, Kind};
+    /// use std::sync::{Arc, Mutex};
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let mut g: Graph<()> = Graph::new();
+    /// let sink = log.clone();
+    /// g.set_watch_hook(move |c| sink.lock().unwrap().push((c.handle, c.watched)));
+    /// let d = g.track(Kind::Dict, 0xd1c7);
+    /// let u = g.register([Dep::key(d, 1)], ()).unwrap();
+    /// g.unregister(u).unwrap();
+    /// assert_eq!(*log.lock().unwrap(), [(0xd1c7, true), (0xd1c7, false)]);
+    /// ```
+    pub fn set_watch_hook(&mut self, hook: impl FnMut(WatchChange) + Send + 'static) {
+        self.watch_hook = Some(Box::new(hook));
+    }
+
+    // ----- objects -------------------------------------------------------------------
+
+    /// Starts tracking an object. `handle` is the VM's own name for it (an address, say);
+    /// the graph only hands it back in [`WatchChange`]s and [`Graph::handle`].
+    pub fn track(&mut self, kind: Kind, handle: u64) -> ObjectId {
+        self.objects.insert(ObjectRecord {
+            kind,
+            handle,
+            version: 0,
+            changed_at: self.epoch,
+            whole: NO_CELL,
+            keyed: None,
+            memberships: 0,
+            fires: 0,
+            unstable: false,
+            dead: false,
+        })
+    }
+
+    fn object(&self, object: ObjectId) -> Result<&ObjectRecord, Error> {
+        self.objects
+            .get(object)
+            .filter(|r| !r.dead)
+            .ok_or(Error::StaleObject(object))
+    }
+
+    /// Whether the object is live.
+    pub fn contains_object(&self, object: ObjectId) -> bool {
+        self.object(object).is_ok()
+    }
+
+    /// The object's kind.
+    pub fn kind(&self, object: ObjectId) -> Result<Kind, Error> {
+        self.object(object).map(|r| r.kind)
+    }
+
+    /// The VM handle given to [`Graph::track`].
+    pub fn handle(&self, object: ObjectId) -> Result<u64, Error> {
+        self.object(object).map(|r| r.handle)
+    }
+
+    /// The object's version: bumped by every event on it. Cheap enough for an inline
+    /// cache guard: one slot lookup.
+    pub fn version(&self, object: ObjectId) -> Result<u64, Error> {
+        self.object(object).map(|r| r.version)
+    }
+
+    /// Whether the object has at least one dependent unit.
+    pub fn is_watched(&self, object: ObjectId) -> Result<bool, Error> {
+        self.object(object).map(|r| r.memberships > 0)
+    }
+
+    // ----- units ---------------------------------------------------------------------
+
+    /// Registers a unit with its dependencies.
+    ///
+    /// Duplicate (object, aspect, site) triples are collapsed into one edge. Fails,
+    /// handing the payload back, if there are no dependencies, if a dependency's object
+    /// is not live, or if the storm policy marked a dependency unstable. Costs
+    /// O(dependencies).
+    pub fn register(
+        &mut self,
+        deps: impl IntoIterator<Item = Dep>,
+        payload: P,
+    ) -> Result<UnitId, Rejected<P>> {
+        self.register_inner(deps, payload, None)
+    }
+
+    /// Takes a compile ticket. See [`Ticket`].
+    pub fn ticket(&self) -> Ticket {
+        Ticket {
+            graph: self.uid,
+            epoch: self.epoch,
+        }
+    }
+
+    /// Registers a unit compiled under `ticket`: fails with [`Error::StaleTicket`] if any
+    /// object it depends on had an event after the ticket was taken.
+    ///
+    /// ```
+    /// use depwatch::{Dep, Error, Graph, Kind, Verdict};
+    /// let mut g: Graph<&str> = Graph::new();
+    /// let globals = g.track(Kind::Dict, 0);
+    /// let ticket = g.ticket();
+    /// // ... the compiler reads globals["x"] ... and meanwhile the program writes it:
+    /// g.notify(globals, depwatch::Aspect::Key(7), "dict.MODIFIED", &mut |_, _| Verdict::Invalidate)
+    ///     .unwrap();
+    /// let err = g.register_with_ticket(&ticket, [Dep::key(globals, 7)], "code").unwrap_err();
+    /// assert_eq!(err.error, Error::StaleTicket { object: globals });
+    /// ```
+    pub fn register_with_ticket(
+        &mut self,
+        ticket: &Ticket,
+        deps: impl IntoIterator<Item = Dep>,
+        payload: P,
+    ) -> Result<UnitId, Rejected<P>> {
+        self.register_inner(deps, payload, Some(ticket))
+    }
+
+    fn check_dep(&self, dep: &Dep, ticket: Option<&Ticket>) -> Result<(), Error> {
+        let rec = self.object(dep.object)?;
+        if rec.unstable {
+            return Err(Error::Unstable {
+                object: dep.object,
+                aspect: Aspect::Whole,
+            });
+        }
+        if let Some(cell) = self.find_cell(rec, dep.aspect)
+            && self.cell(cell).unstable
+        {
+            return Err(Error::Unstable {
+                object: dep.object,
+                aspect: dep.aspect,
+            });
+        }
+        if let Some(t) = ticket
+            && rec.changed_at > t.epoch
+        {
+            return Err(Error::StaleTicket { object: dep.object });
+        }
+        Ok(())
+    }
+
+    fn register_inner(
+        &mut self,
+        deps: impl IntoIterator<Item = Dep>,
+        payload: P,
+        ticket: Option<&Ticket>,
+    ) -> Result<UnitId, Rejected<P>> {
+        let deps: Vec<Dep> = deps.into_iter().collect();
+        let check = || -> Result<(), Error> {
+            if deps.is_empty() {
+                return Err(Error::NoDependencies);
+            }
+            if ticket.is_some_and(|t| t.graph != self.uid) {
+                return Err(Error::ForeignTicket);
+            }
+            if !self.has_room_for_cells(deps.len()) {
+                return Err(Error::Full);
+            }
+            deps.iter().try_for_each(|d| self.check_dep(d, ticket))
+        };
+        if let Err(error) = check() {
+            return Err(Rejected { error, payload });
+        }
+        // Everything is checked: from here on nothing fails.
+        let unit = self.units.insert(UnitRecord {
+            payload: Some(payload),
+            edges: Box::new([]),
+            pending: 0,
+        });
+        let idx = slot_index(unit);
+        if self.unit_keys.len() <= idx as usize {
+            self.unit_keys.resize(idx as usize + 1, UnitId::default());
+        }
+        self.unit_keys[idx as usize] = unit;
+        let mut edges: Vec<Edge> = deps
+            .into_iter()
+            .map(|d| Edge {
+                cell: self.cell_for(d.object, d.aspect, d.name),
+                site: d.site,
+            })
+            .collect();
+        edges.sort_unstable();
+        edges.dedup();
+        let mut prev = NO_CELL;
+        for e in &edges {
+            if e.cell != prev {
+                self.link(idx, e.cell);
+                prev = e.cell;
+            }
+        }
+        self.live_edges += edges.len();
+        if let Some(rec) = self.units.get_mut(unit) {
+            rec.edges = edges.into_boxed_slice();
+        }
+        self.flush_watch_changes();
+        Ok(unit)
+    }
+
+    /// Unregisters a live unit and returns its payload. Unregistering twice gives
+    /// [`Error::StaleUnit`]; unregistering the unit being fired gives
+    /// [`Error::UnitFiring`]. A queued fire for the unit is dropped.
+    pub fn unregister(&mut self, unit: UnitId) -> Result<P, Error> {
+        if self.firing == Some(unit) {
+            return Err(Error::UnitFiring(unit));
+        }
+        let rec = self.units.remove(unit).ok_or(Error::StaleUnit(unit))?;
+        self.unlink_all(slot_index(unit), &rec.edges);
+        self.flush_watch_changes();
+        rec.payload.ok_or(Error::UnitFiring(unit))
+    }
+
+    /// Whether the unit is live and has no fire queued for it.
+    pub fn is_valid(&self, unit: UnitId) -> bool {
+        self.units.get(unit).is_some_and(|r| r.pending == 0)
+    }
+
+    /// The unit's payload.
+    pub fn payload(&self, unit: UnitId) -> Result<&P, Error> {
+        let rec = self.units.get(unit).ok_or(Error::StaleUnit(unit))?;
+        rec.payload.as_ref().ok_or(Error::UnitFiring(unit))
+    }
+
+    /// The unit's payload, mutably.
+    pub fn payload_mut(&mut self, unit: UnitId) -> Result<&mut P, Error> {
+        let rec = self.units.get_mut(unit).ok_or(Error::StaleUnit(unit))?;
+        rec.payload.as_mut().ok_or(Error::UnitFiring(unit))
+    }
+
+    /// The unit's live dependencies, sorted and deduplicated.
+    pub fn dependencies(&self, unit: UnitId) -> Result<Vec<Dependency>, Error> {
+        let rec = self.units.get(unit).ok_or(Error::StaleUnit(unit))?;
+        Ok(rec
+            .edges
+            .iter()
+            .map(|e| {
+                let c = self.cell(e.cell);
+                Dependency {
+                    object: c.object,
+                    aspect: c.aspect,
+                    site: e.site,
+                }
+            })
+            .collect())
+    }
+
+    /// The live units an event on (`object`, `aspect`) would hit now, in ID order. A
+    /// query only: nothing is recorded.
+    pub fn dependents(&self, object: ObjectId, aspect: Aspect) -> Result<Vec<UnitId>, Error> {
+        let rec = self.object(object)?;
+        let mut hit = Vec::new();
+        self.hit_cells(rec, aspect, &mut hit);
+        let mut units = Vec::new();
+        for c in hit {
+            self.cell(c)
+                .dependents
+                .for_each(|u| units.push(self.unit_keys[u as usize]));
+        }
+        units.sort_unstable();
+        units.dedup();
+        Ok(units)
+    }
+
+    // ----- events --------------------------------------------------------------------
+
+    /// Records an event on (`object`, `aspect`) and delivers the resulting fires to
+    /// `handler`, one call per hit unit.
+    ///
+    /// `label` says what happened (for example `"dict.MODIFIED"`) and is passed back in
+    /// every [`Cause`]. Called from inside a handler, or while a batch is open, the event
+    /// is recorded at once (version bumped, hit units snapshotted and marked pending) but
+    /// its fires are queued: the outer delivery or `end_batch` delivers them, and the
+    /// returned report says `deferred`.
+    ///
+    /// # Panics in the handler
+    ///
+    /// If the handler panics, the unit being fired is invalidated (its payload dropped),
+    /// the remaining fires stay queued, and the panic resumes. The queued fires are
+    /// delivered by the next [`Graph::deliver`], `notify`, `destroy` or `end_batch`.
+    pub fn notify(
+        &mut self,
+        object: ObjectId,
+        aspect: Aspect,
+        label: &'static str,
+        handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
+    ) -> Result<Report, Error> {
+        self.record(object, aspect, label, false)?;
+        Ok(self.deliver(handler))
+    }
+
+    /// Records an event and queues its fires without delivering them. The fires go out
+    /// with the next [`Graph::deliver`] (or `notify`, `destroy`, `end_batch`). Meant for
+    /// handlers and for VMs that deliver at their own safe points; the hit units report
+    /// [`Graph::is_valid`] false until then.
+    pub fn notify_deferred(
+        &mut self,
+        object: ObjectId,
+        aspect: Aspect,
+        label: &'static str,
+    ) -> Result<(), Error> {
+        self.record(object, aspect, label, false)
+    }
+
+    /// Destroys an object: every dependent unit is fired and invalidated, whatever the
+    /// handler answers, and the ID is retired. Afterwards every call with this ID gives
+    /// [`Error::StaleObject`].
+    pub fn destroy(
+        &mut self,
+        object: ObjectId,
+        handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
+    ) -> Result<Report, Error> {
+        self.destroy_deferred(object)?;
+        Ok(self.deliver(handler))
+    }
+
+    /// [`Graph::destroy`] with the fires queued, as [`Graph::notify_deferred`].
+    pub fn destroy_deferred(&mut self, object: ObjectId) -> Result<(), Error> {
+        self.record(object, Aspect::Whole, "destroyed", true)?;
+        let Some(rec) = self.objects.get_mut(object) else {
+            return Ok(());
+        };
+        rec.dead = true;
+        // Free the cells nothing waits on; the rest drain as their units are invalidated.
+        let mut cells: Vec<u32> = Vec::new();
+        if rec.whole != NO_CELL {
+            cells.push(rec.whole);
+        }
+        if let Some(k) = &rec.keyed {
+            cells.extend(k.cells.values().copied());
+        }
+        for c in cells {
+            self.maybe_free_cell(c);
+        }
+        self.maybe_remove_dead(object);
+        Ok(())
+    }
+
+    /// Opens a batch: events are recorded at once but their fires are held until the
+    /// matching [`Graph::end_batch`], which fires each hit unit once with all its causes.
+    /// Batches nest; only the outermost `end_batch` delivers.
+    pub fn begin_batch(&mut self) {
+        self.batch_depth += 1;
+    }
+
+    /// Closes a batch and delivers its fires (unless nested in another batch or called
+    /// from inside a handler, in which case they are queued). Gives [`Error::NoBatch`]
+    /// if no batch is open.
+    pub fn end_batch(
+        &mut self,
+        handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
+    ) -> Result<Report, Error> {
+        if self.batch_depth == 0 {
+            return Err(Error::NoBatch);
+        }
+        self.batch_depth -= 1;
+        if self.batch_depth > 0 {
+            return Ok(Report {
+                deferred: true,
+                ..Report::default()
+            });
+        }
+        if let Some(wave) = self.batch.take() {
+            self.queue.push_back(wave);
+        }
+        Ok(self.deliver(handler))
+    }
+
+    /// Whether a batch is open.
+    pub fn in_batch(&self) -> bool {
+        self.batch_depth > 0
+    }
+
+    /// Delivers every queued fire. Inside a handler this does nothing and reports
+    /// `deferred`: the outer delivery is already draining the queue.
+    pub fn deliver(
+        &mut self,
+        handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
+    ) -> Report {
+        if self.delivering {
+            return Report {
+                deferred: true,
+                ..Report::default()
+            };
+        }
+        if self.batch_depth > 0 && self.queue.is_empty() {
+            return Report {
+                deferred: true,
+                ..Report::default()
+            };
+        }
+        self.delivering = true;
+        let mut report = Report::default();
+        while let Some(mut wave) = self.queue.pop_front() {
+            self.deliver_wave(&mut wave, handler, &mut report);
+        }
+        self.delivering = false;
+        // Fires of a batch still open are held for its `end_batch`.
+        report.deferred = self.batch.is_some();
+        self.flush_watch_changes();
+        report
+    }
+
+    /// Units with a fire queued and not yet delivered (after a handler panic, inside a
+    /// batch, or from `notify_deferred`).
+    pub fn pending_fires(&self) -> usize {
+        self.units.iter().filter(|(_, r)| r.pending > 0).count()
+    }
+
+    fn record(
+        &mut self,
+        object: ObjectId,
+        aspect: Aspect,
+        label: &'static str,
+        destroyed: bool,
+    ) -> Result<(), Error> {
+        let rec = match self.objects.get_mut(object) {
+            Some(r) if !r.dead => r,
+            _ => return Err(Error::StaleObject(object)),
+        };
+        self.epoch += 1;
+        rec.version += 1;
+        rec.changed_at = self.epoch;
+        self.counters.events += 1;
+        let rec = match self.objects.get(object) {
+            Some(r) => r,
+            None => return Err(Error::StaleObject(object)),
+        };
+        let mut hit = std::mem::take(&mut self.scratch_cells);
+        hit.clear();
+        if self.hit_cells(rec, aspect, &mut hit) {
+            self.counters.prefilter_rejects += 1;
+        }
+        hit.retain(|&c| !self.cell(c).dependents.is_empty());
+        if hit.is_empty() {
+            self.counters.quiet_events += 1;
+            self.scratch_cells = hit;
+            return Ok(());
+        }
+        let name = match aspect {
+            Aspect::Whole => None,
+            _ => self
+                .find_cell(rec, aspect)
+                .and_then(|c| self.cell(c).name.clone()),
+        };
+        let cause = Cause {
+            object,
+            kind: rec.kind,
+            aspect,
+            label,
+            name,
+            version: rec.version,
+            destroyed,
+        };
+        let mut wave = match self.batch_depth {
+            0 => Wave::default(),
+            _ => self.batch.take().unwrap_or_default(),
+        };
+        let ci = wave.causes.len() as u32;
+        wave.causes.push(cause);
+        wave.effective.push(false);
+        for &c in &hit {
+            wave.cell_causes.push((c, ci));
+            let cell = self.cells[c as usize].as_ref();
+            if let Some(cell) = cell {
+                let units = &mut self.units;
+                let keys = &self.unit_keys;
+                cell.dependents.for_each(|u| {
+                    let id = keys[u as usize];
+                    if let Some(r) = units.get_mut(id) {
+                        r.pending += 1;
+                        wave.units.push(id);
+                    }
+                });
+            }
+        }
+        wave.sealed = false;
+        if self.batch_depth == 0 {
+            self.queue.push_back(wave);
+        } else {
+            self.batch = Some(wave);
+        }
+        self.scratch_cells = hit;
+        Ok(())
+    }
+
+    fn deliver_wave(
+        &mut self,
+        wave: &mut Wave,
+        handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
+        report: &mut Report,
+    ) {
+        wave.seal();
+        let mut hits: Vec<Hit<'_>> = Vec::new();
+        let mut hit_cells: Vec<u32> = Vec::new();
+        let mut hit_causes: Vec<u32> = Vec::new();
+        while wave.cursor < wave.units.len() {
+            let unit = wave.units[wave.cursor];
+            let run = wave.units[wave.cursor..]
+                .iter()
+                .take_while(|&&u| u == unit)
+                .count();
+            wave.cursor += run;
+            let Some(rec) = self.units.get_mut(unit) else {
+                continue;
+            };
+            rec.pending = rec.pending.saturating_sub(run as u32);
+            hits.clear();
+            hit_cells.clear();
+            hit_causes.clear();
+            for e in rec.edges.iter() {
+                let mut any = false;
+                for ci in wave.causes_of(e.cell) {
+                    let c = self.cells[e.cell as usize].as_ref();
+                    if let Some(c) = c {
+                        hits.push(Hit {
+                            dependency: Dependency {
+                                object: c.object,
+                                aspect: c.aspect,
+                                site: e.site,
+                            },
+                            cause: &wave.causes[ci as usize],
+                        });
+                    }
+                    hit_causes.push(ci);
+                    any = true;
+                }
+                if any && hit_cells.last() != Some(&e.cell) {
+                    hit_cells.push(e.cell);
+                }
+            }
+            if hits.is_empty() {
+                // Its hit edges were patched away by an earlier fire: nothing depends now.
+                continue;
+            }
+            let Some(mut payload) = rec.payload.take() else {
+                continue;
+            };
+            let terminal = hits.iter().any(|h| h.cause.destroyed);
+            self.firing = Some(unit);
+            self.counters.fires += 1;
+            report.fired += 1;
+            let answer = panic::catch_unwind(AssertUnwindSafe(|| {
+                handler(
+                    self,
+                    Fire {
+                        unit,
+                        payload: &mut payload,
+                        hits: &hits,
+                    },
+                )
+            }));
+            self.firing = None;
+            let (verdict, panic) = match answer {
+                Ok(_) if terminal => (Verdict::Invalidate, None),
+                Ok(v) => (v, None),
+                // A panicking handler: the unit counts as invalidated (the VM may have
+                // half-torn it down), the rest of the wave stays queued, and the panic
+                // goes on once the graph is consistent.
+                Err(p) => (Verdict::Invalidate, Some(p)),
+            };
+            match verdict {
+                Verdict::Invalidate => report.invalidated += 1,
+                Verdict::Patched => report.patched += 1,
+                Verdict::Rearmed => report.rearmed += 1,
+            }
+            if verdict != Verdict::Rearmed {
+                hit_causes.sort_unstable();
+                hit_causes.dedup();
+                // Storm counters are bumped before unlinking, so a key cell emptied by
+                // this very invalidation keeps its count.
+                for &ci in &hit_causes {
+                    if !wave.effective[ci as usize] {
+                        wave.effective[ci as usize] = true;
+                        let c = &wave.causes[ci as usize];
+                        self.bump_storm(c.object, c.aspect, c.destroyed);
+                    }
+                }
+            }
+            self.apply(unit, payload, verdict, &hit_cells);
+            if let Some(panic) = panic {
+                self.queue.push_front(std::mem::take(wave));
+                self.delivering = false;
+                self.flush_watch_changes();
+                panic::resume_unwind(panic);
+            }
+        }
+    }
+
+    fn apply(&mut self, unit: UnitId, payload: P, verdict: Verdict, hit_cells: &[u32]) {
+        let idx = slot_index(unit);
+        match verdict {
+            Verdict::Invalidate => {
+                self.counters.invalidated += 1;
+                if let Some(rec) = self.units.remove(unit) {
+                    self.unlink_all(idx, &rec.edges);
+                }
+                drop(payload);
+            }
+            Verdict::Patched => {
+                self.counters.patched += 1;
+                let Some(rec) = self.units.get_mut(unit) else {
+                    return;
+                };
+                rec.payload = Some(payload);
+                let before = rec.edges.len();
+                let kept: Box<[Edge]> = rec
+                    .edges
+                    .iter()
+                    .copied()
+                    .filter(|e| hit_cells.binary_search(&e.cell).is_err())
+                    .collect();
+                self.live_edges -= before - kept.len();
+                rec.edges = kept;
+                for &c in hit_cells {
+                    self.unlink(idx, c);
+                }
+            }
+            Verdict::Rearmed => {
+                self.counters.rearmed += 1;
+                if let Some(rec) = self.units.get_mut(unit) {
+                    rec.payload = Some(payload);
+                }
+            }
+        }
+    }
+
+    // ----- storm policy --------------------------------------------------------------
+
+    fn bump_storm(&mut self, object: ObjectId, aspect: Aspect, destroyed: bool) {
+        let threshold = self.config.storm_threshold;
+        if threshold == 0 || destroyed || !self.contains_object(object) {
+            return;
+        }
+        if aspect == Aspect::Whole {
+            if let Some(rec) = self.objects.get_mut(object) {
+                rec.fires += 1;
+                rec.unstable |= rec.fires >= threshold;
+            }
+        } else if self.has_room_for_cells(1) {
+            let c = self.cell_for(object, aspect, None);
+            if let Some(cell) = self.cells[c as usize].as_mut() {
+                cell.fires += 1;
+                cell.unstable |= cell.fires >= threshold;
+            }
+            self.maybe_free_cell(c);
+        }
+    }
+
+    /// Whether a new dependency on (`object`, `aspect`) would be accepted by the storm
+    /// policy. For [`Aspect::Whole`] this asks about the object's whole-object events;
+    /// for a key or attribute it asks about that key and the object.
+    pub fn is_stable(&self, object: ObjectId, aspect: Aspect) -> Result<bool, Error> {
+        let rec = self.object(object)?;
+        let cell_unstable = self
+            .find_cell(rec, aspect)
+            .is_some_and(|c| self.cell(c).unstable);
+        Ok(!rec.unstable && !cell_unstable)
+    }
+
+    /// Clears the storm mark and counter of (`object`, `aspect`): [`Aspect::Whole`]
+    /// resets the object's, a key or attribute resets that key's.
+    pub fn reset_stability(&mut self, object: ObjectId, aspect: Aspect) -> Result<(), Error> {
+        let rec = self.object(object)?;
+        if aspect == Aspect::Whole {
+            if let Some(rec) = self.objects.get_mut(object) {
+                rec.fires = 0;
+                rec.unstable = false;
+            }
+        } else if let Some(c) = self.find_cell(rec, aspect) {
+            if let Some(cell) = self.cells[c as usize].as_mut() {
+                cell.fires = 0;
+                cell.unstable = false;
+            }
+            self.maybe_free_cell(c);
+        }
+        Ok(())
+    }
+
+    // ----- stats ---------------------------------------------------------------------
+
+    /// Counters and sizes. O(cells) for the byte estimate.
+    pub fn stats(&self) -> Stats {
+        let c = self.counters;
+        let mut bytes = std::mem::size_of::<Self>();
+        bytes += self.objects.capacity() * (std::mem::size_of::<ObjectRecord>() + 8);
+        bytes += self.units.capacity() * (std::mem::size_of::<UnitRecord<P>>() + 8);
+        bytes += self.unit_keys.capacity() * std::mem::size_of::<UnitId>();
+        bytes += self.cells.capacity() * std::mem::size_of::<Option<Cell>>();
+        bytes += self.free_cells.capacity() * 4;
+        bytes += self.live_edges * std::mem::size_of::<Edge>();
+        let mut live_cells = 0;
+        for cell in self.cells.iter().flatten() {
+            live_cells += 1;
+            bytes += cell.dependents.heap_bytes();
+        }
+        for (_, rec) in self.objects.iter() {
+            if let Some(k) = &rec.keyed {
+                bytes += std::mem::size_of::<KeyIndex>()
+                    + k.filter.heap_bytes()
+                    + k.cells.allocation_size();
+            }
+        }
+        Stats {
+            events: c.events,
+            quiet_events: c.quiet_events,
+            prefilter_rejects: c.prefilter_rejects,
+            fires: c.fires,
+            invalidated: c.invalidated,
+            patched: c.patched,
+            rearmed: c.rearmed,
+            live_objects: self.objects.len(),
+            live_units: self.units.len(),
+            live_edges: self.live_edges,
+            live_cells,
+            retired_slots: self.objects.retired() + self.units.retired(),
+            pending_units: self.pending_fires(),
+            bytes,
+        }
+    }
+
+    // ----- cells ---------------------------------------------------------------------
+
+    fn cell(&self, c: u32) -> &Cell {
+        // Cells referenced by live edges, object records and waves are never freed while
+        // referenced (see `maybe_free_cell`), so this lookup always succeeds.
+        match self.cells.get(c as usize) {
+            Some(Some(cell)) => cell,
+            _ => unreachable!("cell {c} referenced after it was freed"),
+        }
+    }
+
+    fn has_room_for_cells(&self, n: usize) -> bool {
+        self.free_cells.len() + (NO_CELL as usize - self.cells.len()) >= n
+    }
+
+    fn find_cell(&self, rec: &ObjectRecord, aspect: Aspect) -> Option<u32> {
+        match aspect {
+            Aspect::Whole => (rec.whole != NO_CELL).then_some(rec.whole),
+            _ => rec.keyed.as_ref()?.cells.get(&aspect).copied(),
+        }
+    }
+
+    /// Cells an event on `aspect` hits: the whole-object cell, plus the keyed cell
+    /// (after the prefilter) or, for a whole-object event, every keyed cell. Returns
+    /// whether the prefilter rejected the key.
+    fn hit_cells(&self, rec: &ObjectRecord, aspect: Aspect, out: &mut Vec<u32>) -> bool {
+        if rec.whole != NO_CELL {
+            out.push(rec.whole);
+        }
+        let Some(k) = &rec.keyed else { return false };
+        match aspect {
+            Aspect::Whole => out.extend(k.cells.values().copied()),
+            Aspect::Key(h) => {
+                if k.keys == 0 {
+                    return false;
+                }
+                if !k.filter.may_contain(h) {
+                    return true;
+                }
+                out.extend(k.cells.get(&aspect).copied());
+            }
+            Aspect::Attr(_) => out.extend(k.cells.get(&aspect).copied()),
+        }
+        false
+    }
+
+    /// The cell for (`object`, `aspect`), created if absent. The object must be live and
+    /// there must be room for one more cell (both checked by the callers).
+    fn cell_for(&mut self, object: ObjectId, aspect: Aspect, name: Option<Arc<str>>) -> u32 {
+        let Some(rec) = self.objects.get_mut(object) else {
+            unreachable!("cell_for on a checked object")
+        };
+        let existing = match aspect {
+            Aspect::Whole => (rec.whole != NO_CELL).then_some(rec.whole),
+            _ => rec
+                .keyed
+                .as_ref()
+                .and_then(|k| k.cells.get(&aspect).copied()),
+        };
+        if let Some(c) = existing {
+            if let (Some(n), Some(cell)) = (name, self.cells[c as usize].as_mut()) {
+                cell.name.get_or_insert(n);
+            }
+            return c;
+        }
+        let cell = Cell {
+            dependents: UnitSet::default(),
+            object,
+            aspect,
+            name,
+            fires: 0,
+            unstable: false,
+        };
+        let c = match self.free_cells.pop() {
+            Some(c) => {
+                self.cells[c as usize] = Some(cell);
+                c
+            }
+            None => {
+                self.cells.push(Some(cell));
+                (self.cells.len() - 1) as u32
+            }
+        };
+        match aspect {
+            Aspect::Whole => rec.whole = c,
+            _ => {
+                let k = rec.keyed.get_or_insert_with(Default::default);
+                k.cells.insert(aspect, c);
+                if let Aspect::Key(h) = aspect {
+                    k.keys += 1;
+                    if k.filter.insert(h) {
+                        k.rebuild_filter();
+                    }
+                }
+            }
+        }
+        c
+    }
+
+    /// Frees a cell nothing needs: no dependents and no storm state (or a dead object).
+    fn maybe_free_cell(&mut self, c: u32) {
+        let Some(cell) = self.cells[c as usize].as_ref() else {
+            return;
+        };
+        if !cell.dependents.is_empty() {
+            return;
+        }
+        let (object, aspect) = (cell.object, cell.aspect);
+        let rec = self.objects.get_mut(object);
+        let dead = rec.as_ref().is_none_or(|r| r.dead);
+        if !dead && (cell.fires > 0 || cell.unstable) {
+            return;
+        }
+        if let Some(rec) = rec {
+            match aspect {
+                Aspect::Whole => rec.whole = NO_CELL,
+                _ => {
+                    if let Some(k) = rec.keyed.as_mut() {
+                        k.cells.remove(&aspect);
+                        if matches!(aspect, Aspect::Key(_)) {
+                            k.keys -= 1;
+                            if k.filter.is_sparse(k.keys) {
+                                k.rebuild_filter();
+                            }
+                        }
+                        if k.cells.is_empty() {
+                            rec.keyed = None;
+                        }
+                    }
+                }
+            }
+        }
+        self.cells[c as usize] = None;
+        self.free_cells.push(c);
+        if dead {
+            self.maybe_remove_dead(object);
+        }
+    }
+
+    fn maybe_remove_dead(&mut self, object: ObjectId) {
+        if let Some(rec) = self.objects.get(object)
+            && rec.dead
+            && rec.whole == NO_CELL
+            && rec.keyed.is_none()
+        {
+            self.objects.remove(object);
+        }
+    }
+
+    fn link(&mut self, idx: u32, c: u32) {
+        let Some(cell) = self.cells[c as usize].as_mut() else {
+            return;
+        };
+        if !cell.dependents.insert(idx) {
+            return;
+        }
+        let object = cell.object;
+        if let Some(rec) = self.objects.get_mut(object) {
+            rec.memberships += 1;
+            if rec.memberships == 1 {
+                self.watch_changes.push(WatchChange {
+                    object,
+                    kind: rec.kind,
+                    handle: rec.handle,
+                    watched: true,
+                });
+            }
+        }
+    }
+
+    fn unlink(&mut self, idx: u32, c: u32) {
+        let Some(cell) = self.cells[c as usize].as_mut() else {
+            return;
+        };
+        if !cell.dependents.remove(idx) {
+            return;
+        }
+        let object = cell.object;
+        if let Some(rec) = self.objects.get_mut(object) {
+            rec.memberships -= 1;
+            if rec.memberships == 0 && !rec.dead {
+                self.watch_changes.push(WatchChange {
+                    object,
+                    kind: rec.kind,
+                    handle: rec.handle,
+                    watched: false,
+                });
+            }
+        }
+        self.maybe_free_cell(c);
+    }
+
+    fn unlink_all(&mut self, idx: u32, edges: &[Edge]) {
+        self.live_edges -= edges.len();
+        let mut prev = NO_CELL;
+        for e in edges {
+            if e.cell != prev {
+                self.unlink(idx, e.cell);
+                prev = e.cell;
+            }
+        }
+    }
+
+    fn flush_watch_changes(&mut self) {
+        if self.watch_changes.is_empty() {
+            return;
+        }
+        // The hook gets no graph access, so it cannot push more changes meanwhile.
+        let mut changes = std::mem::take(&mut self.watch_changes);
+        if let Some(hook) = self.watch_hook.as_mut() {
+            changes.iter().for_each(|c| hook(*c));
+        }
+        changes.clear();
+        self.watch_changes = changes;
+    }
+}
