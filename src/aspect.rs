@@ -58,7 +58,7 @@ pub enum Attr {
 /// A key is the 64-bit hash the VM computes for a dict key or attribute name. Two
 /// different keys with the same 64-bit hash share dependents: an event on one then also
 /// fires the other's dependents. That is a spurious fire, never a missed one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Aspect {
     /// The whole object.
     Whole,
@@ -154,7 +154,7 @@ impl Dep {
 }
 
 /// One edge of a unit as it is reported back: object, aspect and site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Dependency {
     /// The object depended on.
     pub object: ObjectId,
