@@ -88,9 +88,9 @@ mod error;
 mod fire;
 mod graph;
 mod id;
-mod prefilter;
+pub mod prefilter;
 mod stats;
-mod unit_set;
+pub mod unit_set;
 
 pub use aspect::{Aspect, Attr, Dep, Dependency, Kind, Site};
 pub use error::{Error, Rejected};
@@ -98,3 +98,8 @@ pub use fire::{Cause, Fire, Hit, Report, Verdict};
 pub use graph::{Config, Graph, Ticket, WatchChange};
 pub use id::{DEFAULT_MAX_SLOT_REUSE, ObjectId, UnitId};
 pub use stats::Stats;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

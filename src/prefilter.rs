@@ -14,7 +14,7 @@
 /// fmix64 from MurmurHash3: spreads a VM-provided hash (which may be as weak as
 /// Python's `hash(int) == int`) over all 64 bits.
 #[inline]
-pub(crate) fn mix(mut h: u64) -> u64 {
+pub fn mix(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -24,8 +24,15 @@ pub(crate) fn mix(mut h: u64) -> u64 {
 }
 
 /// A blocked bloom filter with one 64-bit block per key.
+///
+/// ```
+/// use depwatch::prefilter::KeyFilter;
+/// let mut f = KeyFilter::default();
+/// f.rebuild([7u64, 9].into_iter());
+/// assert!(f.may_contain(7) && f.may_contain(9));
+/// ```
 #[derive(Clone, Debug)]
-pub(crate) struct KeyFilter {
+pub struct KeyFilter {
     words: Box<[u64]>,
     /// Keys inserted since the last rebuild, including ones since removed.
     inserted: usize,
@@ -51,7 +58,7 @@ fn probe(hash: u64, mask: usize) -> (usize, u64) {
 impl KeyFilter {
     /// Whether `hash` may have been inserted. Never false for an inserted key.
     #[inline]
-    pub(crate) fn may_contain(&self, hash: u64) -> bool {
+    pub fn may_contain(&self, hash: u64) -> bool {
         let (word, bits) = probe(hash, self.words.len() - 1);
         // `word` is masked to the power-of-two length, so it is always in bounds.
         self.words[word] & bits == bits
@@ -59,7 +66,7 @@ impl KeyFilter {
 
     /// Inserts `hash`. Returns true when the filter is now over-full and the owner should
     /// rebuild it with [`KeyFilter::rebuild`].
-    pub(crate) fn insert(&mut self, hash: u64) -> bool {
+    pub fn insert(&mut self, hash: u64) -> bool {
         let (word, bits) = probe(hash, self.words.len() - 1);
         self.words[word] |= bits;
         self.inserted += 1;
@@ -67,12 +74,12 @@ impl KeyFilter {
     }
 
     /// Whether a filter built for `live` keys is worth rebuilding smaller.
-    pub(crate) fn is_sparse(&self, live: usize) -> bool {
+    pub fn is_sparse(&self, live: usize) -> bool {
         self.words.len() > 8 && live * 4 < self.words.len()
     }
 
     /// Rebuilds the filter from the live keys.
-    pub(crate) fn rebuild(&mut self, keys: impl ExactSizeIterator<Item = u64>) {
+    pub fn rebuild(&mut self, keys: impl ExactSizeIterator<Item = u64>) {
         let words = keys.len().max(1).next_power_of_two();
         self.words = vec![0u64; words].into_boxed_slice();
         self.inserted = 0;
@@ -81,7 +88,8 @@ impl KeyFilter {
         }
     }
 
-    pub(crate) fn heap_bytes(&self) -> usize {
+    /// Heap bytes held by the filter.
+    pub fn heap_bytes(&self) -> usize {
         self.words.len() * 8
     }
 }

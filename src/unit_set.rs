@@ -9,15 +9,34 @@
 use roaring::RoaringBitmap;
 
 /// Above this many units a set becomes a roaring bitmap.
-pub(crate) const PROMOTE_AT: usize = 1024;
+pub const PROMOTE_AT: usize = 256;
 /// Below this many units a roaring set turns back into a vector (hysteresis, so a set
 /// hovering at the threshold does not flip on every insert).
-pub(crate) const DEMOTE_AT: usize = PROMOTE_AT / 4;
+pub const DEMOTE_AT: usize = PROMOTE_AT / 4;
+
+/// How many units a set holds inline, with no heap allocation. Most cells have a
+/// handful of dependents, and an inline set makes registering and invalidating them
+/// allocation-free. 6 `u32`s plus a length fit in the 32 bytes the enum needs anyway.
+pub const INLINE: usize = 6;
 
 /// A set of unit slot indices.
+///
+/// ```
+/// use depwatch::unit_set::UnitSet;
+/// let mut s = UnitSet::default();
+/// assert!(s.insert(3) && !s.insert(3));
+/// assert!(s.contains(3) && s.remove(3) && s.is_empty());
+/// ```
 #[derive(Clone, Debug)]
-pub(crate) enum UnitSet {
-    /// Sorted, deduplicated.
+pub enum UnitSet {
+    /// Up to [`INLINE`] units, sorted, in the first `len` items.
+    Inline {
+        /// How many of `items` are in use.
+        len: u8,
+        /// The units, sorted.
+        items: [u32; INLINE],
+    },
+    /// Sorted, deduplicated; used up to [`PROMOTE_AT`] units.
     Small(Vec<u32>),
     /// Large sets.
     Large(Box<RoaringBitmap>),
@@ -25,14 +44,36 @@ pub(crate) enum UnitSet {
 
 impl Default for UnitSet {
     fn default() -> Self {
-        UnitSet::Small(Vec::new())
+        UnitSet::Inline {
+            len: 0,
+            items: [0; INLINE],
+        }
     }
 }
 
 impl UnitSet {
     /// Inserts `unit`; returns whether it was absent.
-    pub(crate) fn insert(&mut self, unit: u32) -> bool {
+    pub fn insert(&mut self, unit: u32) -> bool {
         match self {
+            UnitSet::Inline { len, items } => {
+                let n = *len as usize;
+                let at = match items[..n].binary_search(&unit) {
+                    Ok(_) => return false,
+                    Err(at) => at,
+                };
+                if n < INLINE {
+                    items.copy_within(at..n, at + 1);
+                    items[at] = unit;
+                    *len += 1;
+                } else {
+                    let mut v = Vec::with_capacity(2 * INLINE);
+                    v.extend_from_slice(&items[..at]);
+                    v.push(unit);
+                    v.extend_from_slice(&items[at..]);
+                    *self = UnitSet::Small(v);
+                }
+                true
+            }
             UnitSet::Small(v) => {
                 // Newly registered units usually have the highest index seen: try the end.
                 if v.last().is_none_or(|&last| last < unit) {
@@ -55,14 +96,29 @@ impl UnitSet {
     }
 
     /// Removes `unit`; returns whether it was present.
-    pub(crate) fn remove(&mut self, unit: u32) -> bool {
+    pub fn remove(&mut self, unit: u32) -> bool {
         match self {
+            UnitSet::Inline { len, items } => {
+                let n = *len as usize;
+                match items[..n].binary_search(&unit) {
+                    Ok(at) => {
+                        items.copy_within(at + 1..n, at);
+                        *len -= 1;
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
             UnitSet::Small(v) => match v.binary_search(&unit) {
                 Ok(at) => {
                     v.remove(at);
-                    if v.is_empty() {
-                        // Release the buffer: empty cells are common after invalidation.
-                        *v = Vec::new();
+                    if v.len() <= INLINE / 2 {
+                        let mut items = [0; INLINE];
+                        items[..v.len()].copy_from_slice(v);
+                        *self = UnitSet::Inline {
+                            len: v.len() as u8,
+                            items,
+                        };
                     }
                     true
                 }
@@ -78,40 +134,46 @@ impl UnitSet {
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn contains(&self, unit: u32) -> bool {
+    /// Whether `unit` is in the set.
+    pub fn contains(&self, unit: u32) -> bool {
         match self {
+            UnitSet::Inline { len, items } => items[..*len as usize].binary_search(&unit).is_ok(),
             UnitSet::Small(v) => v.binary_search(&unit).is_ok(),
             UnitSet::Large(b) => b.contains(unit),
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
         match self {
+            UnitSet::Inline { len, .. } => *len == 0,
             UnitSet::Small(v) => v.is_empty(),
             UnitSet::Large(b) => b.is_empty(),
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
+    /// The number of units.
+    pub fn len(&self) -> usize {
         match self {
+            UnitSet::Inline { len, .. } => *len as usize,
             UnitSet::Small(v) => v.len(),
             UnitSet::Large(b) => b.len() as usize,
         }
     }
 
     /// Calls `f` for every unit, in increasing order.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(u32)) {
+    pub fn for_each(&self, mut f: impl FnMut(u32)) {
         match self {
+            UnitSet::Inline { len, items } => items[..*len as usize].iter().for_each(|&u| f(u)),
             UnitSet::Small(v) => v.iter().for_each(|&u| f(u)),
             UnitSet::Large(b) => b.iter().for_each(f),
         }
     }
 
     /// Heap bytes held by this set.
-    pub(crate) fn heap_bytes(&self) -> usize {
+    pub fn heap_bytes(&self) -> usize {
         match self {
+            UnitSet::Inline { .. } => 0,
             UnitSet::Small(v) => v.capacity() * 4,
             UnitSet::Large(b) => std::mem::size_of::<RoaringBitmap>() + b.serialized_size(),
         }
@@ -148,6 +210,19 @@ mod tests {
     }
 
     #[test]
+    fn small_sets_stay_inline_and_enum_stays_32_bytes() {
+        assert_eq!(std::mem::size_of::<UnitSet>(), 32);
+        let mut set = UnitSet::default();
+        for u in [5, 1, 3, 2, 4, 0] {
+            set.insert(u);
+        }
+        assert!(matches!(set, UnitSet::Inline { len: 6, .. }));
+        set.insert(9);
+        assert!(matches!(set, UnitSet::Small(_)));
+        assert!(set.heap_bytes() > 0);
+    }
+
+    #[test]
     fn promotes_and_demotes() {
         let mut set = UnitSet::default();
         for u in 0..=PROMOTE_AT as u32 {
@@ -157,7 +232,7 @@ mod tests {
         for u in 0..=PROMOTE_AT as u32 {
             set.remove(u * 3);
         }
-        assert!(matches!(set, UnitSet::Small(_)));
+        assert!(matches!(set, UnitSet::Inline { .. }));
         assert!(set.is_empty());
         assert_eq!(set.heap_bytes(), 0);
     }

@@ -155,10 +155,8 @@ impl Model {
                     aspect: a,
                 });
             }
-            if let Some(t) = ticket {
-                if m.changed_at > t {
-                    return Err(Error::StaleTicket { object: o });
-                }
+            if ticket.is_some_and(|t| m.changed_at > t) {
+                return Err(Error::StaleTicket { object: o });
             }
         }
         Ok(())

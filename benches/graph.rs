@@ -1,0 +1,166 @@
+//! The core graph against its targets (issue: core graph):
+//!
+//! * `quiet/*`: an event nobody depends on (≤ 5 ns), at 1k, 10k and 100k units;
+//!   whole-object on an unwatched object, and keyed on a watched dict's unwatched key.
+//! * `invalidate/k`: k units with 8 dependencies each share one key; one event
+//!   invalidates all k, cleanup included (≤ 40 ns per unit).
+//! * `patch/k`: the same, answered `Patched`: only the fired edges go.
+//! * `register/d`: register then unregister a unit with d dependencies (≤ 25 ns per
+//!   edge for the pair's registration half; the figure is the pair, per edge).
+//! * Bytes per edge at 1M units × 8 dependencies is printed at start-up
+//!   (≤ 16 bytes per edge).
+//!
+//! Run: `cargo bench --bench graph`.
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use depwatch::{Aspect, Dep, Graph, Kind, ObjectId, Verdict};
+
+fn stream(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
+/// `units` units with 8 keyed dependencies each over `objects` dicts of `keys` keys.
+fn populated(units: usize, objects: usize, keys: u64) -> (Graph<u64>, Vec<ObjectId>) {
+    let mut g = Graph::new();
+    let objs: Vec<ObjectId> = (0..objects)
+        .map(|i| g.track(Kind::Dict, i as u64))
+        .collect();
+    let mut next = stream(units as u64);
+    for u in 0..units {
+        let deps = (0..8u32).map(|s| {
+            let o = objs[(next() % objects as u64) as usize];
+            Dep::key(o, next() % keys).at(s)
+        });
+        g.register(deps, u as u64).unwrap();
+    }
+    (g, objs)
+}
+
+fn footprint() {
+    for (label, objects, keys) in [
+        ("shared cells: 10k dicts x 8 keys", 10_000, 8),
+        ("distinct cells: 1M dicts x 2^40 keys", 1_000_000, 1 << 40),
+    ] {
+        let (g, _) = populated(1_000_000, objects, keys);
+        let s = g.stats();
+        eprintln!(
+            "footprint 1M units x 8 deps, {label}: {} edges, {} cells, {} bytes, {:.1} bytes/edge",
+            s.live_edges,
+            s.live_cells,
+            s.bytes,
+            s.bytes as f64 / s.live_edges as f64
+        );
+    }
+}
+
+fn quiet(c: &mut Criterion) {
+    // `cargo bench -- --test` (CI) runs each bench once; the footprint needs ~1.5 GB.
+    if !std::env::args().any(|a| a == "--test") {
+        footprint();
+    }
+    let mut group = c.benchmark_group("quiet");
+    for units in [1_000usize, 10_000, 100_000] {
+        let (mut g, objs) = populated(units, 1000, 64);
+        let idle = g.track(Kind::Dict, u64::MAX);
+        group.bench_with_input(
+            BenchmarkId::new("whole_unwatched", units),
+            &units,
+            |b, _| {
+                b.iter(|| {
+                    g.notify(black_box(idle), Aspect::Whole, "m", &mut |_, _| {
+                        Verdict::Invalidate
+                    })
+                    .unwrap()
+                })
+            },
+        );
+        let watched = objs[0];
+        let mut k = 1u64 << 32;
+        group.bench_with_input(BenchmarkId::new("key_unwatched", units), &units, |b, _| {
+            b.iter(|| {
+                k += 1;
+                g.notify(watched, Aspect::Key(black_box(k)), "m", &mut |_, _| {
+                    Verdict::Invalidate
+                })
+                .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn fan_out(c: &mut Criterion, name: &str, verdict: Verdict) {
+    let mut group = c.benchmark_group(name);
+    for k in [1usize, 10, 100, 1000] {
+        group.throughput(Throughput::Elements(k as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(k), &k, |b, &k| {
+            b.iter_batched_ref(
+                || {
+                    let (mut g, objs) = populated(10_000, 1000, 64);
+                    let hot = g.track(Kind::Dict, 0);
+                    for u in 0..k {
+                        let mut deps = vec![Dep::key(hot, 7)];
+                        deps.extend(
+                            (1..8)
+                                .map(|s| Dep::key(objs[(u * 7 + s) % 1000], s as u64).at(s as u32)),
+                        );
+                        g.register(deps, u as u64).unwrap();
+                    }
+                    (g, hot)
+                },
+                |(g, hot)| {
+                    let r = g
+                        .notify(*hot, Aspect::Key(7), "m", &mut |_, _| verdict)
+                        .unwrap();
+                    assert_eq!(r.fired, k);
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+fn invalidate(c: &mut Criterion) {
+    fan_out(c, "invalidate", Verdict::Invalidate);
+}
+
+fn patch(c: &mut Criterion) {
+    fan_out(c, "patch", Verdict::Patched);
+}
+
+fn register(c: &mut Criterion) {
+    let mut group = c.benchmark_group("register_unregister");
+    for d in [1usize, 8, 64] {
+        let (mut g, objs) = populated(10_000, 1000, 64);
+        let mut next = stream(d as u64);
+        let deps: Vec<Vec<Dep>> = (0..1024)
+            .map(|_| {
+                (0..d)
+                    .map(|s| Dep::key(objs[(next() % 1000) as usize], next() % 64).at(s as u32))
+                    .collect()
+            })
+            .collect();
+        group.throughput(Throughput::Elements(d as u64));
+        let mut i = 0;
+        group.bench_with_input(BenchmarkId::from_parameter(d), &d, |b, _| {
+            b.iter(|| {
+                let u = g.register(deps[i % deps.len()].iter().cloned(), 0).unwrap();
+                i += 1;
+                g.unregister(u).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, quiet, invalidate, patch, register);
+criterion_main!(benches);

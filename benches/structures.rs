@@ -1,0 +1,130 @@
+//! Micro-benchmarks behind the data-structure decisions in `design/DECISIONS.md`.
+//!
+//! * `unit_set/*`: a sorted `Vec<u32>` against a `RoaringBitmap` as the dependents set
+//!   of one cell, at sizes around the switch point: remove + re-insert one unit, and a
+//!   full iteration. Heap bytes of each are printed once.
+//! * `prefilter/*`: a quiet keyed event on a dict of 10,000 keys of which 1% are
+//!   watched: depwatch's blocked `KeyFilter`, the `bloomfilter` crate, `fastbloom`, and
+//!   no filter (the hashbrown probe alone).
+//!
+//! Run: `cargo bench --bench structures`.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use depwatch::prefilter::KeyFilter;
+use roaring::RoaringBitmap;
+
+/// A deterministic xorshift stream, so runs compare like with like.
+fn stream(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
+fn unit_sets(c: &mut Criterion) {
+    let mut group = c.benchmark_group("unit_set");
+    for n in [8usize, 64, 256, 1024, 4096, 16384] {
+        let mut next = stream(n as u64);
+        let mut members: Vec<u32> = (0..n).map(|_| (next() % 1_000_000) as u32).collect();
+        members.sort_unstable();
+        members.dedup();
+        let vec = members.clone();
+        let bitmap: RoaringBitmap = members.iter().copied().collect();
+        eprintln!(
+            "unit_set n={n}: sorted vec {} B, roaring {} B",
+            vec.capacity() * 4 + 24,
+            bitmap.serialized_size() + 32
+        );
+        group.bench_with_input(BenchmarkId::new("vec_remove_insert", n), &n, |b, _| {
+            let mut v = vec.clone();
+            let mut i = 0;
+            b.iter(|| {
+                let x = members[i % members.len()];
+                i += 1;
+                if let Ok(at) = v.binary_search(&x) {
+                    v.remove(at);
+                }
+                if let Err(at) = v.binary_search(&x) {
+                    v.insert(at, x);
+                }
+                black_box(v.len())
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("roaring_remove_insert", n), &n, |b, _| {
+            let mut r = bitmap.clone();
+            let mut i = 0;
+            b.iter(|| {
+                let x = members[i % members.len()];
+                i += 1;
+                r.remove(x);
+                r.insert(x);
+                black_box(r.len())
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("vec_iterate", n), &n, |b, _| {
+            b.iter(|| black_box(&vec).iter().map(|&x| x as u64).sum::<u64>())
+        });
+        group.bench_with_input(BenchmarkId::new("roaring_iterate", n), &n, |b, _| {
+            b.iter(|| black_box(&bitmap).iter().map(|x| x as u64).sum::<u64>())
+        });
+    }
+    group.finish();
+}
+
+fn prefilters(c: &mut Criterion) {
+    const KEYS: u64 = 10_000;
+    let mut next = stream(42);
+    let keys: Vec<u64> = (0..KEYS).map(|_| next()).collect();
+    let watched: Vec<u64> = keys.iter().copied().step_by(100).collect();
+    let quiet: Vec<u64> = keys
+        .iter()
+        .copied()
+        .filter(|k| !watched.contains(k))
+        .collect();
+    let map: hashbrown::HashMap<u64, u32> = watched.iter().map(|&k| (k, 1)).collect();
+
+    let mut ours = KeyFilter::default();
+    ours.rebuild(watched.iter().copied());
+    let mut bloom = bloomfilter::Bloom::new_for_fp_rate(watched.len(), 0.01).unwrap();
+    let mut fast = fastbloom::BloomFilter::with_false_pos(0.01).expected_items(watched.len());
+    for k in &watched {
+        bloom.set(k);
+        fast.insert(k);
+    }
+    let fp = |f: &dyn Fn(u64) -> bool| quiet.iter().filter(|&&k| f(k)).count();
+    eprintln!(
+        "prefilter false positives on {} quiet keys: KeyFilter {} ({} B), bloomfilter {}, fastbloom {}",
+        quiet.len(),
+        fp(&|k| ours.may_contain(k)),
+        ours.heap_bytes(),
+        fp(&|k| bloom.check(&k)),
+        fp(&|k| fast.contains(&k)),
+    );
+
+    let mut group = c.benchmark_group("prefilter");
+    // Each iteration handles one quiet keyed event: filter, then probe the map on a hit.
+    let run =
+        |name: &str, group: &mut criterion::BenchmarkGroup<'_, _>, check: &dyn Fn(u64) -> bool| {
+            group.bench_function(name, |b| {
+                let mut i = 0;
+                b.iter(|| {
+                    let k = quiet[i % quiet.len()];
+                    i += 1;
+                    black_box(check(black_box(k)) && map.contains_key(&k))
+                })
+            });
+        };
+    run("keyfilter_blocked", &mut group, &|k| ours.may_contain(k));
+    run("bloomfilter_crate", &mut group, &|k| bloom.check(&k));
+    run("fastbloom_crate", &mut group, &|k| fast.contains(&k));
+    run("no_filter_hashbrown", &mut group, &|_| true);
+    group.finish();
+}
+
+criterion_group!(benches, unit_sets, prefilters);
+criterion_main!(benches);
