@@ -86,6 +86,9 @@ struct ObjectRecord {
     /// The graph epoch of the last event on this object, for compile tickets.
     changed_at: u64,
     whole: u32,
+    /// Prefilter over the keys of `keyed`; kept here, not in `KeyIndex`, so a quiet
+    /// keyed event follows one pointer, not two.
+    filter: KeyFilter,
     keyed: Option<Box<KeyIndex>>,
     /// (unit, cell) memberships across all cells of this object.
     memberships: u32,
@@ -98,14 +101,13 @@ struct ObjectRecord {
 
 #[derive(Default)]
 struct KeyIndex {
-    filter: KeyFilter,
     cells: HashMap<Aspect, u32>,
     /// How many entries of `cells` are `Aspect::Key`.
     keys: usize,
 }
 
 impl KeyIndex {
-    fn rebuild_filter(&mut self) {
+    fn rebuild_filter(&self, filter: &mut KeyFilter) {
         let keys: Vec<u64> = self
             .cells
             .keys()
@@ -114,7 +116,7 @@ impl KeyIndex {
                 _ => None,
             })
             .collect();
-        self.filter.rebuild(keys.into_iter());
+        filter.rebuild(keys.into_iter());
     }
 }
 
@@ -287,6 +289,7 @@ impl<P> Graph<P> {
             version: 0,
             changed_at: self.epoch,
             whole: NO_CELL,
+            filter: KeyFilter::default(),
             keyed: None,
             memberships: 0,
             fires: 0,
@@ -543,7 +546,13 @@ impl<P> Graph<P> {
         label: &'static str,
         handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
     ) -> Result<Report, Error> {
-        self.record(object, aspect, label, false)?;
+        if !self.record(object, aspect, label, false)? && self.queue.is_empty() {
+            // Nothing hit and nothing queued: skip the delivery loop.
+            return Ok(Report {
+                deferred: self.delivering || self.batch_depth > 0,
+                ..Report::default()
+            });
+        }
         Ok(self.deliver(handler))
     }
 
@@ -557,7 +566,7 @@ impl<P> Graph<P> {
         aspect: Aspect,
         label: &'static str,
     ) -> Result<(), Error> {
-        self.record(object, aspect, label, false)
+        self.record(object, aspect, label, false).map(drop)
     }
 
     /// Destroys an object: every dependent unit is fired and invalidated, whatever the
@@ -665,13 +674,15 @@ impl<P> Graph<P> {
         self.units.iter().filter(|(_, r)| r.pending > 0).count()
     }
 
+    /// Records an event. Returns whether it hit anything (and was queued).
+    #[inline]
     fn record(
         &mut self,
         object: ObjectId,
         aspect: Aspect,
         label: &'static str,
         destroyed: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let rec = match self.objects.get_mut(object) {
             Some(r) if !r.dead => r,
             _ => return Err(Error::StaleObject(object)),
@@ -680,20 +691,50 @@ impl<P> Graph<P> {
         rec.version += 1;
         rec.changed_at = self.epoch;
         self.counters.events += 1;
-        let rec = match self.objects.get(object) {
-            Some(r) => r,
-            None => return Err(Error::StaleObject(object)),
+        // Fast path for the common case, an event nobody depends on: at most two cells to
+        // look at for a keyed or attribute event, and no allocation.
+        let cells = &self.cells;
+        let has_dependents = |c: u32| matches!(cells.get(c as usize), Some(Some(cell)) if !cell.dependents.is_empty());
+        let quiet = match (aspect, &rec.keyed) {
+            (Aspect::Whole, None) => !has_dependents(rec.whole),
+            (Aspect::Whole, Some(_)) => false,
+            (_, None) => !has_dependents(rec.whole),
+            (Aspect::Key(h), Some(_)) if !rec.filter.may_contain(h) => {
+                self.counters.prefilter_rejects += 1;
+                !has_dependents(rec.whole)
+            }
+            (_, Some(k)) => {
+                !has_dependents(rec.whole)
+                    && !k.cells.get(&aspect).is_some_and(|&c| has_dependents(c))
+            }
+        };
+        if quiet {
+            self.counters.quiet_events += 1;
+            return Ok(false);
+        }
+        self.record_hits(object, aspect, label, destroyed)
+    }
+
+    /// The slow path of [`Graph::record`]: something depends on this event.
+    #[inline(never)]
+    fn record_hits(
+        &mut self,
+        object: ObjectId,
+        aspect: Aspect,
+        label: &'static str,
+        destroyed: bool,
+    ) -> Result<bool, Error> {
+        let Some(rec) = self.objects.get(object) else {
+            return Err(Error::StaleObject(object));
         };
         let mut hit = std::mem::take(&mut self.scratch_cells);
         hit.clear();
-        if self.hit_cells(rec, aspect, &mut hit) {
-            self.counters.prefilter_rejects += 1;
-        }
+        self.hit_cells(rec, aspect, &mut hit);
         hit.retain(|&c| !self.cell(c).dependents.is_empty());
         if hit.is_empty() {
             self.counters.quiet_events += 1;
             self.scratch_cells = hit;
-            return Ok(());
+            return Ok(false);
         }
         let name = match aspect {
             Aspect::Whole => None,
@@ -739,7 +780,7 @@ impl<P> Graph<P> {
             self.batch = Some(wave);
         }
         self.scratch_cells = hit;
-        Ok(())
+        Ok(true)
     }
 
     fn deliver_wave(
@@ -955,7 +996,7 @@ impl<P> Graph<P> {
         for (_, rec) in self.objects.iter() {
             if let Some(k) = &rec.keyed {
                 bytes += std::mem::size_of::<KeyIndex>()
-                    + k.filter.heap_bytes()
+                    + rec.filter.heap_bytes()
                     + k.cells.allocation_size();
             }
         }
@@ -1013,7 +1054,7 @@ impl<P> Graph<P> {
                 if k.keys == 0 {
                     return false;
                 }
-                if !k.filter.may_contain(h) {
+                if !rec.filter.may_contain(h) {
                     return true;
                 }
                 out.extend(k.cells.get(&aspect).copied());
@@ -1067,8 +1108,8 @@ impl<P> Graph<P> {
                 k.cells.insert(aspect, c);
                 if let Aspect::Key(h) = aspect {
                     k.keys += 1;
-                    if k.filter.insert(h) {
-                        k.rebuild_filter();
+                    if rec.filter.insert(h) {
+                        k.rebuild_filter(&mut rec.filter);
                     }
                 }
             }
@@ -1098,12 +1139,13 @@ impl<P> Graph<P> {
                         k.cells.remove(&aspect);
                         if matches!(aspect, Aspect::Key(_)) {
                             k.keys -= 1;
-                            if k.filter.is_sparse(k.keys) {
-                                k.rebuild_filter();
+                            if rec.filter.is_sparse(k.keys) {
+                                k.rebuild_filter(&mut rec.filter);
                             }
                         }
                         if k.cells.is_empty() {
                             rec.keyed = None;
+                            rec.filter = KeyFilter::default();
                         }
                     }
                 }

@@ -39,9 +39,10 @@ pub struct KeyFilter {
 }
 
 impl Default for KeyFilter {
+    /// An empty filter, which holds no allocation and rejects every key.
     fn default() -> Self {
         Self {
-            words: vec![0u64; 1].into_boxed_slice(),
+            words: Box::new([]),
             inserted: 0,
         }
     }
@@ -59,14 +60,18 @@ impl KeyFilter {
     /// Whether `hash` may have been inserted. Never false for an inserted key.
     #[inline]
     pub fn may_contain(&self, hash: u64) -> bool {
-        let (word, bits) = probe(hash, self.words.len() - 1);
-        // `word` is masked to the power-of-two length, so it is always in bounds.
-        self.words[word] & bits == bits
+        let (word, bits) = probe(hash, self.words.len().wrapping_sub(1));
+        // `word` is masked to the power-of-two length, so it is in bounds unless the
+        // filter is empty, where `get` gives `None`: nothing was inserted.
+        self.words.get(word).is_some_and(|w| w & bits == bits)
     }
 
     /// Inserts `hash`. Returns true when the filter is now over-full and the owner should
     /// rebuild it with [`KeyFilter::rebuild`].
     pub fn insert(&mut self, hash: u64) -> bool {
+        if self.words.is_empty() {
+            self.words = Box::new([0]);
+        }
         let (word, bits) = probe(hash, self.words.len() - 1);
         self.words[word] |= bits;
         self.inserted += 1;
@@ -80,7 +85,10 @@ impl KeyFilter {
 
     /// Rebuilds the filter from the live keys.
     pub fn rebuild(&mut self, keys: impl ExactSizeIterator<Item = u64>) {
-        let words = keys.len().max(1).next_power_of_two();
+        let words = match keys.len() {
+            0 => 0,
+            n => n.next_power_of_two(),
+        };
         self.words = vec![0u64; words].into_boxed_slice();
         self.inserted = 0;
         for k in keys {
@@ -111,6 +119,17 @@ mod tests {
             .count();
         // Expected rate with 1024 words for 1000 keys and k=2 is about 0.1%.
         assert!(fp < 1000, "false-positive rate too high: {fp} / 100000");
+    }
+
+    #[test]
+    fn empty_filter_rejects_everything_without_allocating() {
+        let mut f = KeyFilter::default();
+        assert_eq!(f.heap_bytes(), 0);
+        assert!(!f.may_contain(0) && !f.may_contain(u64::MAX));
+        f.rebuild(std::iter::empty());
+        assert_eq!(f.heap_bytes(), 0);
+        f.insert(5);
+        assert!(f.may_contain(5));
     }
 
     #[test]
