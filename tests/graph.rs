@@ -478,3 +478,95 @@ fn large_dependent_sets_switch_to_roaring_and_back() {
     assert_eq!(r.invalidated, 1000);
     assert!(!g.is_watched(builtins).unwrap());
 }
+
+#[test]
+fn accessors_and_deferred_variants() {
+    let mut g: Graph<Vec<u8>> = Graph::with_config(Config {
+        storm_threshold: 0,
+        ..Config::default()
+    });
+    assert_eq!(g.config().storm_threshold, 0);
+    let t = g.track(Kind::Custom(7), 0xfeed);
+    assert!(g.contains_object(t));
+    assert_eq!(g.kind(t), Ok(Kind::Custom(7)));
+    assert_eq!(g.handle(t), Ok(0xfeed));
+    assert_eq!(g.version(t), Ok(0));
+    assert_eq!(g.is_watched(t), Ok(false));
+    let u = g.register([Dep::whole(t)], vec![1]).unwrap();
+    g.payload_mut(u).unwrap().push(2);
+    assert_eq!(g.payload(u).unwrap(), &[1, 2]);
+    assert_eq!(g.dependents(t, Aspect::Key(3)), Ok(vec![u]));
+
+    // Deferred events mark units pending until delivered.
+    g.notify_deferred(t, Aspect::Key(3), "custom.CHANGED")
+        .unwrap();
+    assert!(!g.is_valid(u));
+    assert_eq!(g.pending_fires(), 1);
+    assert_eq!(g.stats().pending_units, 1);
+    let r = g.deliver(&mut |_, _| Verdict::Rearmed);
+    assert_eq!((r.fired, r.rearmed, r.deferred), (1, 1, false));
+    assert!(g.is_valid(u));
+
+    // A deferred destroy: the ID is dead at once, the fire comes on delivery, and the
+    // verdict is overridden because the fire is terminal.
+    g.destroy_deferred(t).unwrap();
+    assert!(!g.contains_object(t));
+    assert_eq!(g.kind(t), Err(Error::StaleObject(t)));
+    assert_eq!(g.handle(t), Err(Error::StaleObject(t)));
+    assert_eq!(g.is_watched(t), Err(Error::StaleObject(t)));
+    assert_eq!(g.dependents(t, Aspect::Whole), Err(Error::StaleObject(t)));
+    assert_eq!(g.is_stable(t, Aspect::Whole), Err(Error::StaleObject(t)));
+    assert_eq!(
+        g.reset_stability(t, Aspect::Whole),
+        Err(Error::StaleObject(t))
+    );
+    let mut terminal = false;
+    let r = g.deliver(&mut |_, f: Fire<'_, Vec<u8>>| {
+        terminal = f.is_terminal();
+        Verdict::Rearmed
+    });
+    assert!(terminal);
+    assert_eq!(r.invalidated, 1);
+    assert_eq!(g.payload_mut(u), Err(Error::StaleUnit(u)));
+    assert_eq!(g.dependencies(u), Err(Error::StaleUnit(u)));
+    let s = g.stats();
+    assert_eq!((s.live_objects, s.live_cells, s.live_units), (0, 0, 0));
+}
+
+#[test]
+fn storm_policy_disabled_with_zero_threshold_and_whole_object_storms() {
+    let mut g: Graph<()> = Graph::with_config(Config {
+        storm_threshold: 0,
+        ..Config::default()
+    });
+    let d = g.track(Kind::Dict, 1);
+    for _ in 0..50 {
+        g.register([Dep::key(d, 1)], ()).unwrap();
+        g.notify(d, Aspect::Key(1), "m", &mut invalidate).unwrap();
+    }
+    assert!(g.is_stable(d, Aspect::Key(1)).unwrap());
+
+    let mut g: Graph<()> = Graph::with_config(Config {
+        storm_threshold: 2,
+        ..Config::default()
+    });
+    let d = g.track(Kind::Dict, 1);
+    for _ in 0..2 {
+        g.register([Dep::key(d, 1)], ()).unwrap();
+        g.notify(d, Aspect::Whole, "dict.CLEARED", &mut invalidate)
+            .unwrap();
+    }
+    // Whole-object storms make the whole object unstable, keys included.
+    assert!(!g.is_stable(d, Aspect::Whole).unwrap());
+    assert!(!g.is_stable(d, Aspect::Key(5)).unwrap());
+    let err = g.register([Dep::key(d, 5)], ()).unwrap_err();
+    assert_eq!(
+        err.error,
+        Error::Unstable {
+            object: d,
+            aspect: Aspect::Whole
+        }
+    );
+    g.reset_stability(d, Aspect::Whole).unwrap();
+    g.register([Dep::key(d, 5)], ()).unwrap();
+}
