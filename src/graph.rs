@@ -347,6 +347,28 @@ impl<P> Graph<P> {
         self.register_inner(deps, payload, None)
     }
 
+    /// Registers a unit whose dependencies are built with access to the graph, as the
+    /// [adapters](crate::adapters) need when they track objects on first use.
+    ///
+    /// ```
+    /// use depwatch::adapters::DictAdapter;
+    /// use depwatch::Graph;
+    /// let mut graph: Graph<&str> = Graph::new();
+    /// let mut dicts = DictAdapter::new();
+    /// let unit = graph
+    ///     .register_with(|g| [dicts.key(g, 0x1000, 42), dicts.key(g, 0x2000, 42)], "calls len")
+    ///     .unwrap();
+    /// assert_eq!(graph.dependencies(unit).unwrap().len(), 2);
+    /// ```
+    pub fn register_with<D: IntoIterator<Item = Dep>>(
+        &mut self,
+        build: impl FnOnce(&mut Self) -> D,
+        payload: P,
+    ) -> Result<UnitId, Rejected<P>> {
+        let deps: Vec<Dep> = build(self).into_iter().collect();
+        self.register(deps, payload)
+    }
+
     /// Takes a compile ticket. See [`Ticket`].
     pub fn ticket(&self) -> Ticket {
         Ticket {

@@ -83,6 +83,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod adapters;
 mod aspect;
 mod error;
 mod fire;
