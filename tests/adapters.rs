@@ -838,3 +838,49 @@ fn builtins_shadowing_through_the_dict_adapter() {
         [("calls len", "dict.ADDED"), ("calls len", "dict.MODIFIED")]
     );
 }
+
+#[test]
+fn cpython_event_numbers_map_one_for_one() {
+    let v = Values::new(1, 2);
+    let dict: Vec<_> = (0..7)
+        .map(|n| DictEvent::from_cpython(n, Some(9), v))
+        .collect();
+    assert_eq!(
+        dict,
+        [
+            Some(DictEvent::Added { key: 9 }),
+            Some(DictEvent::Modified { key: 9, values: v }),
+            Some(DictEvent::Deleted { key: 9 }),
+            Some(DictEvent::Cloned),
+            Some(DictEvent::Cleared),
+            Some(DictEvent::Deallocated),
+            None,
+        ]
+    );
+    assert_eq!(
+        DictEvent::from_cpython(0, None, v),
+        None,
+        "ADDED needs a key"
+    );
+    assert_eq!(DictEvent::from_cpython(-1, Some(1), v), None);
+    let func: Vec<_> = (0..6).map(|n| FunctionEvent::from_cpython(n, v)).collect();
+    assert_eq!(
+        func,
+        [
+            Some(FunctionEvent::Create),
+            Some(FunctionEvent::Destroy),
+            Some(FunctionEvent::ModifyCode(v)),
+            Some(FunctionEvent::ModifyDefaults(v)),
+            Some(FunctionEvent::ModifyKwDefaults(v)),
+            None,
+        ]
+    );
+    let code: Vec<_> = (0..3).map(CodeEvent::from_cpython).collect();
+    assert_eq!(
+        code,
+        [Some(CodeEvent::Create), Some(CodeEvent::Destroy), None]
+    );
+    assert_eq!(DictEvent::Cloned.label(), "dict.CLONED");
+    assert_eq!(CodeEvent::Instrumented.label(), "code.INSTRUMENTED");
+    assert_eq!(FunctionEvent::Create.attr(), None);
+}

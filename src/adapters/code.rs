@@ -19,6 +19,16 @@ pub enum CodeEvent {
 }
 
 impl CodeEvent {
+    /// The event for CPython's `PyCodeEvent` number `event` (`CREATE` = 0,
+    /// `DESTROY` = 1). An unknown number gives `None`.
+    pub fn from_cpython(event: i32) -> Option<CodeEvent> {
+        match event {
+            0 => Some(CodeEvent::Create),
+            1 => Some(CodeEvent::Destroy),
+            _ => None,
+        }
+    }
+
     /// The label passed to the graph.
     pub fn label(self) -> &'static str {
         match self {

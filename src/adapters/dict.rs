@@ -41,6 +41,21 @@ pub enum DictEvent {
 }
 
 impl DictEvent {
+    /// The event for CPython's `PyDict_WatchEvent` number `event` (`ADDED` = 0 …
+    /// `DEALLOCATED` = 5). `key` is the VM's hash of the key for the keyed events;
+    /// `None` where a keyed event needs one, or an unknown number, gives `None`.
+    pub fn from_cpython(event: i32, key: Option<u64>, values: Values) -> Option<DictEvent> {
+        Some(match event {
+            0 => DictEvent::Added { key: key? },
+            1 => DictEvent::Modified { key: key?, values },
+            2 => DictEvent::Deleted { key: key? },
+            3 => DictEvent::Cloned,
+            4 => DictEvent::Cleared,
+            5 => DictEvent::Deallocated,
+            _ => return None,
+        })
+    }
+
     /// The label passed to the graph, as CPython names the event.
     pub fn label(self) -> &'static str {
         match self {

@@ -29,6 +29,20 @@ pub enum FunctionEvent {
 }
 
 impl FunctionEvent {
+    /// The event for CPython's `PyFunction_WatchEvent` number `event` (`CREATE` = 0,
+    /// `DESTROY` = 1, `MODIFY_CODE` = 2, `MODIFY_DEFAULTS` = 3, `MODIFY_KWDEFAULTS` = 4).
+    /// An unknown number gives `None`.
+    pub fn from_cpython(event: i32, values: Values) -> Option<FunctionEvent> {
+        Some(match event {
+            0 => FunctionEvent::Create,
+            1 => FunctionEvent::Destroy,
+            2 => FunctionEvent::ModifyCode(values),
+            3 => FunctionEvent::ModifyDefaults(values),
+            4 => FunctionEvent::ModifyKwDefaults(values),
+            _ => return None,
+        })
+    }
+
     /// The attribute a modification is about.
     pub fn attr(self) -> Option<Attr> {
         Some(match self {

@@ -28,6 +28,91 @@
 //! `PyType_Watch`/`PyType_Unwatch`, and, for types, the re-arm `PyType_Watch` that
 //! CPython's once-per-version-tag type events need.
 
+//! # Wiring a VM's four watcher callbacks
+//!
+//! The VM owns one graph and one adapter per kind. Each of its watcher callbacks
+//! converts CPython's arguments (event number, object, key, new value) into handles and
+//! hashes and calls the adapter, then applies the queued watch requests:
+//!
+//! ```
+//! use depwatch::adapters::*;
+//! use depwatch::{Attr, Fire, Graph, Verdict};
+//!
+//! /// What a JIT keeps per compiled unit; here, a name.
+//! type Compiled = &'static str;
+//!
+//! struct Jit {
+//!     graph: Graph<Compiled>,
+//!     dicts: DictAdapter,
+//!     funcs: FunctionAdapter,
+//!     codes: CodeAdapter,
+//!     types: TypeAdapter,
+//!     requests: WatchRequests,
+//!     deopted: Vec<Compiled>,
+//! }
+//!
+//! impl Jit {
+//!     fn new() -> Self {
+//!         let mut graph = Graph::new();
+//!         let requests = WatchRequests::install(&mut graph);
+//!         let types = TypeAdapter::with_requests(requests.clone());
+//!         Self { graph, dicts: DictAdapter::new(), funcs: FunctionAdapter::new(),
+//!                codes: CodeAdapter::new(), types, requests, deopted: Vec::new() }
+//!     }
+//!
+//!     // PyDict_AddWatcher callback: (event, dict, key, new_value). The key's hash is
+//!     // the VM's (for str keys, the cached str hash); the old value is read from the
+//!     // dict, since the callback runs before the store.
+//!     fn dict_watcher(&mut self, event: i32, dict: u64, key: Option<u64>, values: Values) {
+//!         let Some(event) = DictEvent::from_cpython(event, key, values) else { return };
+//!         let deopted = &mut self.deopted;
+//!         let _ = self.dicts.on_event(&mut self.graph, dict, event, &mut deopt(deopted));
+//!         self.apply_watch_requests();
+//!     }
+//!
+//!     // PyFunction_AddWatcher callback: (event, func, new_value).
+//!     fn func_watcher(&mut self, event: i32, func: u64, values: Values) {
+//!         let Some(event) = FunctionEvent::from_cpython(event, values) else { return };
+//!         let deopted = &mut self.deopted;
+//!         let _ = self.funcs.on_event(&mut self.graph, func, event, &mut deopt(deopted));
+//!     }
+//!
+//!     // PyCode_AddWatcher callback: (event, code).
+//!     fn code_watcher(&mut self, event: i32, code: u64) {
+//!         let Some(event) = CodeEvent::from_cpython(event) else { return };
+//!         let deopted = &mut self.deopted;
+//!         let _ = self.codes.on_event(&mut self.graph, code, event, &mut deopt(deopted));
+//!     }
+//!
+//!     // PyType_AddWatcher callback: (type). CPython gives no attribute name.
+//!     fn type_watcher(&mut self, ty: u64) {
+//!         let deopted = &mut self.deopted;
+//!         let _ = self.types.on_modified(&mut self.graph, ty, None, &mut deopt(deopted));
+//!         self.apply_watch_requests();
+//!     }
+//!
+//!     fn apply_watch_requests(&mut self) {
+//!         for r in self.requests.drain() {
+//!             // Watch / Rearm: PyDict_Watch or PyType_Watch; Unwatch: the Unwatch twin.
+//!             let _ = (r.kind, r.handle, r.action);
+//!         }
+//!     }
+//! }
+//!
+//! fn deopt(log: &mut Vec<Compiled>) -> impl FnMut(&mut Graph<Compiled>, Fire<'_, Compiled>) -> Verdict + '_ {
+//!     move |_, fire| { log.push(*fire.payload); Verdict::Invalidate }
+//! }
+//!
+//! let mut jit = Jit::new();
+//! let (globals, f, len) = (0x1000, 0x2000, 0x6c656e);
+//! let (dicts, funcs) = (&mut jit.dicts, &mut jit.funcs);
+//! jit.graph
+//!     .register_with(|g| [dicts.key(g, globals, len), funcs.attr(g, f, Attr::Code)], "g")
+//!     .unwrap();
+//! jit.func_watcher(2, f, Values::new(0xc0de, 0xc0de2)); // f.__code__ = other code
+//! assert_eq!(jit.deopted, ["g"]);
+//! ```
+
 mod code;
 mod dict;
 mod function;
