@@ -21,3 +21,126 @@ fn storm_bound_does_not_grow_with_the_loop() {
     let (large, _, _) = scenarios::storm::hot_loop(&mut b, 20_000);
     assert_eq!(small, large);
 }
+
+#[path = "../examples/minivm/mod.rs"]
+#[allow(dead_code)]
+mod minivm;
+
+use minivm::vm::{Options, Summary, run};
+
+fn programs() -> Vec<(String, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/minivm/programs");
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("programs directory")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "mini"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every shipped program prints the same with the specializing tier on and off, at
+/// several hotness thresholds.
+#[test]
+fn minivm_differential_specializer_on_and_off() {
+    let programs = programs();
+    assert!(programs.len() >= 5, "programs found: {}", programs.len());
+    for (name, src) in &programs {
+        let off = run(
+            src,
+            Options {
+                jit: false,
+                threshold: 3,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!off.output.is_empty(), "{name} printed nothing");
+        assert_eq!(off.summary, Summary::default());
+        for threshold in [1, 2, 3, 7] {
+            let on = run(
+                src,
+                Options {
+                    jit: true,
+                    threshold,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(on.output, off.output, "{name} at threshold {threshold}");
+            assert!(
+                on.summary.compiled > 0,
+                "{name}: nothing compiled at threshold {threshold}"
+            );
+        }
+    }
+}
+
+/// The shipped programs exercise what they claim to.
+#[test]
+fn minivm_programs_exercise_invalidation_patching_and_deopt() {
+    let summary = |file: &str| {
+        let (_, src) = programs().into_iter().find(|(n, _)| n == file).unwrap();
+        run(&src, Options::default()).unwrap().summary
+    };
+    let m = summary("mutations.mini");
+    assert!(
+        m.invalidated >= 3 && m.patched >= 1 && m.inlined >= 1,
+        "{m:?}"
+    );
+    let c = summary("classes.mini");
+    assert!(c.deopts >= 1 && c.invalidated >= 2, "{c:?}");
+    let g = summary("globals.mini");
+    assert!(g.patched >= 2 && g.quiet > 0, "{g:?}");
+    let k = summary("counter.mini");
+    assert!(
+        k.patched >= 1 && k.quiet >= 500,
+        "later counter writes are quiet: {k:?}"
+    );
+}
+
+/// Bad programs give errors, never panics.
+#[test]
+fn minivm_rejects_bad_programs_cleanly() {
+    for bad in [
+        "def",
+        "x = ",
+        "class C(:\nend",
+        "while 1:\n",
+        "print(undefined_name)",
+        "1 / 0",
+        "del nope",
+        "f = 1\nf()",
+        "(",
+        "\"open",
+    ] {
+        assert!(run(bad, Options::default()).is_err(), "{bad:?} should fail");
+    }
+}
+
+mod fuzz {
+    use super::minivm::vm::{Options, run};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        /// Arbitrary token soup never panics the parser, compiler or VM.
+        #[test]
+        fn no_panics(src in prop::collection::vec(
+            prop_oneof![
+                Just("def f(a, b=1):\n"), Just("end\n"), Just("x = "), Just("f(1)"), Just("\n"),
+                Just("class C:\n"), Just("C.x = 2\n"), Just("while x < 3:\n"), Just("x = x + 1\n"),
+                Just("return x\n"), Just("if x:\n"), Just("else:\n"), Just("("), Just(")"), Just("1"),
+                Just("print(x)\n"), Just("del x\n"), Just("f.__code__ = f.__code__\n"), Just("global x\n"),
+            ],
+            0..30,
+        )) {
+            let src: String = src.concat();
+            let _ = run(&src, Options { jit: true, threshold: 1 });
+        }
+    }
+}
