@@ -160,6 +160,16 @@ struct Wave {
 }
 
 impl Wave {
+    /// Empties the wave, keeping its buffers.
+    fn clear(&mut self) {
+        self.causes.clear();
+        self.effective.clear();
+        self.cell_causes.clear();
+        self.units.clear();
+        self.cursor = 0;
+        self.sealed = false;
+    }
+
     fn seal(&mut self) {
         if !self.sealed {
             self.cell_causes.sort_unstable();
@@ -202,6 +212,13 @@ pub struct Graph<P> {
     watch_hook: Option<Box<dyn FnMut(WatchChange) + Send>>,
     watch_changes: Vec<WatchChange>,
     scratch_cells: Vec<u32>,
+    /// Delivered waves, cleared, kept for reuse so an event allocates nothing.
+    spare_waves: Vec<Wave>,
+    /// Live cells with no dependents. They are kept so a unit registered again finds
+    /// its cells in place, and swept in bulk (see `maybe_sweep`).
+    empty_cells: usize,
+    /// Empty cells the last sweep had to keep (storm state).
+    sweep_kept: usize,
     counters: Counters,
 }
 
@@ -246,6 +263,9 @@ impl<P> Graph<P> {
             watch_hook: None,
             watch_changes: Vec::new(),
             scratch_cells: Vec::new(),
+            spare_waves: Vec::new(),
+            empty_cells: 0,
+            sweep_kept: 0,
             counters: Counters::default(),
         }
     }
@@ -682,6 +702,10 @@ impl<P> Graph<P> {
         let mut report = Report::default();
         while let Some(mut wave) = self.queue.pop_front() {
             self.deliver_wave(&mut wave, handler, &mut report);
+            if self.spare_waves.len() < 4 {
+                wave.clear();
+                self.spare_waves.push(wave);
+            }
         }
         self.delivering = false;
         // Fires of a batch still open are held for its `end_batch`.
@@ -774,8 +798,11 @@ impl<P> Graph<P> {
             destroyed,
         };
         let mut wave = match self.batch_depth {
-            0 => Wave::default(),
-            _ => self.batch.take().unwrap_or_default(),
+            0 => self.spare_waves.pop().unwrap_or_default(),
+            _ => match self.batch.take() {
+                Some(w) => w,
+                None => self.spare_waves.pop().unwrap_or_default(),
+            },
         };
         let ci = wave.causes.len() as u32;
         wave.causes.push(cause);
@@ -1123,6 +1150,7 @@ impl<P> Graph<P> {
                 (self.cells.len() - 1) as u32
             }
         };
+        self.empty_cells += 1;
         match aspect {
             Aspect::Whole => rec.whole = c,
             _ => {
@@ -1175,6 +1203,7 @@ impl<P> Graph<P> {
         }
         self.cells[c as usize] = None;
         self.free_cells.push(c);
+        self.empty_cells -= 1;
         if dead {
             self.maybe_remove_dead(object);
         }
@@ -1194,8 +1223,12 @@ impl<P> Graph<P> {
         let Some(cell) = self.cells[c as usize].as_mut() else {
             return;
         };
+        let was_empty = cell.dependents.is_empty();
         if !cell.dependents.insert(idx) {
             return;
+        }
+        if was_empty {
+            self.empty_cells -= 1;
         }
         let object = cell.object;
         if let Some(rec) = self.objects.get_mut(object) {
@@ -1218,8 +1251,11 @@ impl<P> Graph<P> {
         if !cell.dependents.remove(idx) {
             return;
         }
+        let now_empty = cell.dependents.is_empty();
         let object = cell.object;
+        let mut dead = true;
         if let Some(rec) = self.objects.get_mut(object) {
+            dead = rec.dead;
             rec.memberships -= 1;
             if rec.memberships == 0 && !rec.dead {
                 self.watch_changes.push(WatchChange {
@@ -1230,7 +1266,30 @@ impl<P> Graph<P> {
                 });
             }
         }
-        self.maybe_free_cell(c);
+        if now_empty {
+            self.empty_cells += 1;
+            if dead {
+                // A dead object's cells go as soon as they drain.
+                self.maybe_free_cell(c);
+            } else {
+                self.maybe_sweep();
+            }
+        }
+    }
+
+    /// Frees empty cells in bulk once they outnumber half the live ones (and at least
+    /// 1024 beyond what the last sweep had to keep). Invalidation and re-registration
+    /// then touch no hash map in the common case, and memory stays O(live cells):
+    /// amortized O(1) per unlink.
+    fn maybe_sweep(&mut self) {
+        let live = self.cells.len() - self.free_cells.len();
+        if self.empty_cells <= self.sweep_kept + (live / 2).max(1024) {
+            return;
+        }
+        for c in 0..self.cells.len() as u32 {
+            self.maybe_free_cell(c);
+        }
+        self.sweep_kept = self.empty_cells;
     }
 
     fn unlink_all(&mut self, idx: u32, edges: &[Edge]) {
