@@ -1,0 +1,261 @@
+//! `depwatch bench`: synthetic workloads on every engine, side by side in one process.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use depwatch::replay::engines::{ENGINES, Engine, engine};
+use depwatch::{Aspect, Kind};
+
+/// A deterministic xorshift stream.
+fn stream(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
+const HOT: u64 = 1;
+const IDLE: u64 = 2;
+const FIRST_BG: u64 = 10;
+
+/// `n` background units, 8 keyed dependencies each, over n/10 (at least 100) dicts
+/// of 16 keys. Object `HOT` is a watched dict; `IDLE` is tracked but unwatched.
+fn background(e: &mut dyn Engine, n: usize) {
+    let objects = (n / 10).max(100) as u64;
+    for o in 0..objects + FIRST_BG {
+        e.object(o + 1, Kind::Dict);
+    }
+    let mut next = stream(n as u64);
+    let mut deps = Vec::with_capacity(8);
+    for u in 0..n as u64 {
+        deps.clear();
+        for _ in 0..8 {
+            deps.push((FIRST_BG + next() % objects, Aspect::Key(next() % 16)));
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        e.register(1_000_000 + u, &deps);
+    }
+    // Make HOT a watched dict: one unit on one of its keys.
+    e.register(999_999, &[(HOT, Aspect::Key(u64::MAX))]);
+}
+
+/// Builds the untimed state a workload runs on.
+type Setup = Box<dyn Fn(&mut dyn Engine)>;
+/// The timed part; appends invalidated units to the vector.
+type Work = Box<dyn Fn(&mut dyn Engine, &mut Vec<u64>)>;
+
+struct Workload {
+    name: String,
+    /// The work leaves the engine as it found it (quiet events), so one set-up engine
+    /// serves every sample.
+    reuse: bool,
+    /// Operations per timed run, for the per-op figure.
+    ops: usize,
+    unit: &'static str,
+    setup: Setup,
+    work: Work,
+}
+
+fn workloads(n: usize) -> Vec<Workload> {
+    let mut w = vec![
+        Workload {
+            name: "quiet event, unwatched object".into(),
+            reuse: true,
+            ops: 1000,
+            unit: "event",
+            setup: Box::new(move |e| background(e, n)),
+            work: Box::new(|e, out| {
+                for k in 0..1000 {
+                    e.mutate(IDLE, Aspect::Key(k), "dict.ADDED", out);
+                }
+            }),
+        },
+        Workload {
+            name: "quiet event, watched dict, unwatched key".into(),
+            reuse: true,
+            ops: 1000,
+            unit: "event",
+            setup: Box::new(move |e| background(e, n)),
+            work: Box::new(|e, out| {
+                for k in 0..1000 {
+                    e.mutate(HOT, Aspect::Key(k), "dict.ADDED", out);
+                }
+            }),
+        },
+    ];
+    for k in [1usize, 10, 100, 1000] {
+        w.push(Workload {
+            name: format!("invalidate {k} units x 8 deps"),
+            reuse: false,
+            ops: k,
+            unit: "unit",
+            setup: Box::new(move |e| {
+                background(e, n);
+                let objects = (n / 10).max(100) as u64;
+                for u in 0..k as u64 {
+                    let mut deps = vec![(HOT, Aspect::Key(7))];
+                    deps.extend(
+                        (1..8).map(|s| (FIRST_BG + (u * 7 + s) % objects, Aspect::Key(100 + s))),
+                    );
+                    e.register(u + 1, &deps);
+                }
+            }),
+            work: Box::new(move |e, out| {
+                e.mutate(HOT, Aspect::Key(7), "dict.MODIFIED", out);
+                // Exact engines fire exactly k; the bloom scan may fire more, never fewer.
+                let exact = e.name() != "bloom-scan";
+                assert!(
+                    out.len() == k || (!exact && out.len() > k),
+                    "{} fired {} of {k}",
+                    e.name(),
+                    out.len()
+                );
+            }),
+        });
+    }
+    w.push(Workload {
+        name: "register, 8 deps".into(),
+        reuse: false,
+        ops: 8000,
+        unit: "edge",
+        setup: Box::new(move |e| background(e, n)),
+        work: Box::new(move |e, _| {
+            let objects = (n / 10).max(100) as u64;
+            let mut next = stream(7);
+            for u in 0..1000u64 {
+                let deps: Vec<(u64, Aspect)> = (0..8)
+                    .map(|s| (FIRST_BG + next() % objects, Aspect::Key(200 + s)))
+                    .collect();
+                e.register(u + 1, &deps);
+            }
+        }),
+    });
+    w.push(Workload {
+        name: "churn: register + drop, 8 deps".into(),
+        reuse: false,
+        ops: 1000,
+        unit: "unit",
+        setup: Box::new(move |e| background(e, n)),
+        work: Box::new(move |e, _| {
+            let objects = (n / 10).max(100) as u64;
+            for u in 0..1000u64 {
+                let deps: Vec<(u64, Aspect)> = (0..8)
+                    .map(|s| (FIRST_BG + (u + s) % objects, Aspect::Key(300 + s)))
+                    .collect();
+                e.register(u + 1, &deps);
+                e.drop_unit(u + 1);
+            }
+        }),
+    });
+    w.push(Workload {
+        name: "batch of 500 events, 50 overlapping units".into(),
+        reuse: false,
+        ops: 500,
+        unit: "event",
+        setup: Box::new(move |e| {
+            background(e, n);
+            for u in 0..50u64 {
+                let deps: Vec<(u64, Aspect)> = (0..20)
+                    .map(|i| (HOT, Aspect::Key(1000 + (u * 10 + i) % 500)))
+                    .collect();
+                e.register(u + 1, &deps);
+            }
+        }),
+        work: Box::new(|e, out| {
+            let events: Vec<(u64, Aspect)> =
+                (0..500).map(|k| (HOT, Aspect::Key(1000 + k))).collect();
+            e.mutate_batch(&events, out);
+            assert!(out.len() >= 50, "{} fired {} of 50", e.name(), out.len());
+        }),
+    });
+    w
+}
+
+/// Median nanoseconds per timed run of `work`, each on a freshly set-up engine, and
+/// the invalidations of one run.
+fn measure(name: &str, w: &Workload, budget: Duration) -> (f64, usize) {
+    let mut samples = Vec::new();
+    let mut spent = Duration::ZERO;
+    let mut out = Vec::new();
+    let mut reused: Option<Box<dyn Engine>> = None;
+    // Untimed setup can dwarf the timed work (100k units built for one event), so the
+    // wall clock, setup included, is capped at 10 budgets; there are always 3 samples.
+    let wall = Instant::now();
+    while (spent < budget && samples.len() < 200 && wall.elapsed() < budget * 10)
+        || samples.len() < 3
+    {
+        let mut e = match reused.take() {
+            Some(e) => e,
+            None => {
+                let mut e = engine(name).expect("known engine");
+                (w.setup)(&mut *e);
+                e
+            }
+        };
+        out.clear();
+        let start = Instant::now();
+        (w.work)(&mut *e, &mut out);
+        let t = start.elapsed();
+        spent += t;
+        samples.push(t.as_nanos() as f64);
+        if w.reuse {
+            reused = Some(e);
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    (samples[samples.len() / 2], out.len())
+}
+
+pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
+    let quick = match args {
+        [] => false,
+        [q] if q == "--quick" => true,
+        _ => return Err("usage: depwatch bench [--quick]".into()),
+    };
+    let (sizes, budget): (&[usize], _) = if quick {
+        (&[1_000, 10_000], Duration::from_millis(5))
+    } else {
+        (&[1_000, 10_000, 100_000], Duration::from_millis(200))
+    };
+    println!("median ns per operation, every engine on the same workload in this process");
+    println!(
+        "(x/dw: that engine's time over depwatch's; bloom extra: spurious invalidations per run)"
+    );
+    print!("{:<44} {:>7} {:>6}", "workload", "units", "per");
+    for e in ENGINES {
+        print!(" {e:>14}");
+    }
+    for e in &ENGINES[1..] {
+        print!(" {:>10}", format!("{}/dw", short(e)));
+    }
+    println!(" {:>12}", "bloom extra");
+    for &n in sizes {
+        for w in workloads(n) {
+            let runs: Vec<(f64, usize)> = ENGINES.iter().map(|e| measure(e, &w, budget)).collect();
+            let ns: Vec<f64> = runs.iter().map(|r| r.0 / w.ops as f64).collect();
+            print!("{:<44} {:>7} {:>6}", w.name, n, w.unit);
+            for v in &ns {
+                print!(" {v:>14.1}");
+            }
+            for v in &ns[1..] {
+                print!(" {:>9.1}x", v / ns[0]);
+            }
+            // Invalidations the bloom scan made beyond the exact ones, per run.
+            println!(" {:>12}", runs[3].1 - runs[0].1);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn short(engine: &str) -> &str {
+    match engine {
+        "callbacks" => "cb",
+        "callbacks-lazy" => "lazy",
+        "bloom-scan" => "bloom",
+        other => other,
+    }
+}

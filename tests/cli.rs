@@ -1,0 +1,109 @@
+//! The `depwatch` command's contract (feature `cli`; run by `cargo test --all-features`).
+
+use std::process::Command;
+
+fn depwatch(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_depwatch"))
+        .args(args)
+        .output()
+        .expect("run depwatch");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const TRACE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/test_functools.trace.gz"
+);
+
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let start = line
+        .find(&format!("\"{name}\":"))
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        + name.len()
+        + 3;
+    let rest = &line[start..];
+    &rest[..rest.find([',', '}']).unwrap()]
+}
+
+#[test]
+fn replay_all_engines_as_json() {
+    let (code, out, err) = depwatch(&[
+        "replay",
+        TRACE,
+        "--engine",
+        "all",
+        "--json",
+        "--budget-ms",
+        "20",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4);
+    for line in &lines {
+        for f in [
+            "engine",
+            "trace",
+            "events",
+            "units",
+            "edges",
+            "invalidations",
+            "spurious",
+            "ns_per_event",
+            "peak_bytes",
+        ] {
+            field(line, f);
+        }
+        assert_eq!(field(line, "trace"), "\"test_functools\"");
+        assert_eq!(field(line, "events"), "23711");
+        assert_eq!(field(line, "edges"), "1544");
+        assert_eq!(field(line, "missed"), "0");
+        assert!(field(line, "ns_per_event").parse::<f64>().unwrap() > 0.0);
+        assert!(field(line, "peak_bytes").parse::<u64>().unwrap() > 0);
+        let exact = !line.contains("bloom-scan");
+        if exact {
+            assert_eq!(field(line, "invalidations"), "23", "{line}");
+            assert_eq!(field(line, "spurious"), "0", "{line}");
+        }
+    }
+}
+
+#[test]
+fn replay_text_output_ends_with_ratios() {
+    let (code, out, _) = depwatch(&["replay", TRACE, "--engine", "all", "--budget-ms", "10"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("23 invalidations (23 by M, 0 by D)"), "{out}");
+    assert!(out.contains("callbacks / depwatch:"), "{out}");
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_error() {
+    let (code, _, err) = depwatch(&["replay", "/no/such/file.trace.gz"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("/no/such/file.trace.gz") && err.contains("No such file"),
+        "{err}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("depwatch-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.trace");
+    std::fs::write(
+        &bad,
+        "# depwatch-trace v1 bad\nO 1 dict\nU 1 1:x\nM 1 x dict.NOPE\n",
+    )
+    .unwrap();
+    let (code, _, err) = depwatch(&["replay", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 4"), "{err}");
+
+    let (code, _, err) = depwatch(&["replay", TRACE, "--engine", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown engine"), "{err}");
+    let (code, _, _) = depwatch(&["frobnicate"]);
+    assert_eq!(code, 2);
+    std::fs::remove_dir_all(&dir).ok();
+}
