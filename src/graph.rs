@@ -58,6 +58,12 @@ impl Default for Config {
 /// object the unit depends on since the ticket was taken, even an event on a different
 /// key of that object. That is conservative (a write to an unrelated global during a
 /// compile forces a recompile) and never accepts a stale unit.
+///
+/// An object **tracked after** the ticket was taken is refused too: the graph was not
+/// told about its changes before it was tracked, so it cannot vouch for them. A VM
+/// that tracks objects lazily retries once; the object is tracked by then. (A VM that
+/// reports events only for watched objects must watch an object from the moment it is
+/// tracked, or tickets cannot see its changes.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ticket {
     graph: u64,
@@ -303,6 +309,9 @@ impl<P> Graph<P> {
     /// Starts tracking an object. `handle` is the VM's own name for it (an address, say);
     /// the graph only hands it back in [`WatchChange`]s and [`Graph::handle`].
     pub fn track(&mut self, kind: Kind, handle: u64) -> ObjectId {
+        // Tracking counts as a change for compile tickets: a ticket taken before the
+        // object was tracked cannot vouch for what happened to it before then.
+        self.epoch += 1;
         self.objects.insert(ObjectRecord {
             kind,
             handle,

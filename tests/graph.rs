@@ -352,6 +352,15 @@ fn ticket_accepts_unchanged_and_rejects_changed() {
         .register_with_ticket(&t, [Dep::key(a, 1)], ())
         .unwrap_err();
     assert_eq!(err.error, Error::StaleTicket { object: a });
+    // Tracked after the ticket: its earlier changes were never reported, so refused.
+    let t = g.ticket();
+    let late = g.track(Kind::Dict, 9);
+    let err = g
+        .register_with_ticket(&t, [Dep::whole(late)], ())
+        .unwrap_err();
+    assert_eq!(err.error, Error::StaleTicket { object: late });
+    let t = g.ticket();
+    g.register_with_ticket(&t, [Dep::whole(late)], ()).unwrap();
     // Destroyed in between: the object is gone.
     let t = g.ticket();
     g.destroy(b, &mut invalidate).unwrap();

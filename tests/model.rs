@@ -315,6 +315,7 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
         match op {
             Op::Track => {
                 let id = g.track(Kind::Dict, m.objects.len() as u64);
+                m.epoch += 1; // tracking counts as a change for tickets
                 prop_assert!(seen_objects.insert(id), "object ID {id:?} handed out twice");
                 m.objects.push(MObject {
                     id,

@@ -149,13 +149,27 @@ impl Jit {
         })
     }
 
-    /// Compiles `f`, or gives `None` if depwatch refuses the unit.
+    /// Compiles `f`, or gives `None` if depwatch refuses the unit. A compile that
+    /// first tracks an object is refused by its ticket (depwatch cannot vouch for an
+    /// object's past before it was tracked), so a refused compile is retried once.
     pub fn specialize(
         &mut self,
         f: &Function,
         globals: &HashMap<Rc<str>, Value>,
         builtins: &HashMap<Rc<str>, Value>,
     ) -> Option<Rc<Specialized>> {
+        (0..2)
+            .find_map(|_| self.try_specialize(f, globals, builtins).ok())
+            .flatten()
+    }
+
+    /// One compile attempt: `Err` if the ticket went stale.
+    fn try_specialize(
+        &mut self,
+        f: &Function,
+        globals: &HashMap<Rc<str>, Value>,
+        builtins: &HashMap<Rc<str>, Value>,
+    ) -> Result<Option<Rc<Specialized>>, ()> {
         // The compile ticket: anything read below that changes before registration
         // makes depwatch refuse the unit.
         let ticket = self.graph.ticket();
@@ -263,15 +277,14 @@ impl Jit {
         match self.graph.register_with_ticket(&ticket, deps, spec.clone()) {
             Ok(_) => {
                 self.stats.compiled += 1;
-                Some(spec)
+                Ok(Some(spec))
             }
             Err(rejected) => {
-                debug_assert!(matches!(
-                    rejected.error,
-                    Error::StaleTicket { .. } | Error::Unstable { .. }
-                ));
                 self.stats.refused += 1;
-                None
+                match rejected.error {
+                    Error::StaleTicket { .. } => Err(()),
+                    _ => Ok(None),
+                }
             }
         }
     }
