@@ -7,8 +7,12 @@ use std::os::raw::{c_int, c_void};
 use pyo3::ffi::{PyObject, PyTypeObject};
 
 /// `PyDict_WatchEvent`: ADDED..DEALLOCATED = 0..5.
-pub type DictWatchCallback =
-    unsafe extern "C" fn(event: c_int, dict: *mut PyObject, key: *mut PyObject, new_value: *mut PyObject) -> c_int;
+pub type DictWatchCallback = unsafe extern "C" fn(
+    event: c_int,
+    dict: *mut PyObject,
+    key: *mut PyObject,
+    new_value: *mut PyObject,
+) -> c_int;
 pub type TypeWatchCallback = unsafe extern "C" fn(ty: *mut PyTypeObject) -> c_int;
 /// `PyFunction_WatchEvent`: CREATE, DESTROY, MODIFY_CODE, MODIFY_DEFAULTS,
 /// MODIFY_KWDEFAULTS = 0..4. `func` is a `PyFunctionObject *`.
@@ -35,5 +39,8 @@ unsafe extern "C" {
     pub fn PyCode_AddWatcher(callback: CodeWatchCallback) -> c_int;
     pub fn PyErr_GetRaisedException() -> *mut PyObject;
     pub fn PyErr_SetRaisedException(exc: *mut PyObject);
-    pub fn Py_AddPendingCall(func: unsafe extern "C" fn(*mut c_void) -> c_int, arg: *mut c_void) -> c_int;
+    pub fn Py_AddPendingCall(
+        func: unsafe extern "C" fn(*mut c_void) -> c_int,
+        arg: *mut c_void,
+    ) -> c_int;
 }

@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use depwatch::adapters::{
-    CodeAdapter, CodeEvent, DictAdapter, DictEvent, FunctionAdapter, FunctionEvent, TypeAdapter, Values,
-    WatchAction, WatchRequest, WatchRequests,
+    CodeAdapter, CodeEvent, DictAdapter, DictEvent, FunctionAdapter, FunctionEvent, TypeAdapter,
+    Values, WatchAction, WatchRequest, WatchRequests,
 };
 use depwatch::{Attr, Dep, Error as GraphError, Fire, Graph, Kind, Verdict};
 use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError, PyValueError};
@@ -38,9 +38,24 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyString, PyTuple, PyType};
 use pyo3::{create_exception, ffi as pyffi};
 
-create_exception!(_native, DepwatchError, PyException, "Base class of depwatch's errors.");
-create_exception!(_native, StaleTicket, DepwatchError, "A dependency changed after the compile ticket was taken.");
-create_exception!(_native, Unstable, DepwatchError, "The storm policy marked a dependency unstable.");
+create_exception!(
+    _native,
+    DepwatchError,
+    PyException,
+    "Base class of depwatch's errors."
+);
+create_exception!(
+    _native,
+    StaleTicket,
+    DepwatchError,
+    "A dependency changed after the compile ticket was taken."
+);
+create_exception!(
+    _native,
+    Unstable,
+    DepwatchError,
+    "The storm policy marked a dependency unstable."
+);
 
 // ----- units and tickets ----------------------------------------------------------------
 
@@ -83,7 +98,7 @@ impl Unit {
     /// Unregisters a valid unit; returns False if it was no longer registered.
     fn unregister(&self, py: Python<'_>) -> PyResult<bool> {
         let removed = with_state(py, |s| {
-            let Some(py_unit) = s.units.remove(&self.serial) else { return None };
+            let py_unit = s.units.remove(&self.serial)?;
             let id = s.unit_ids.remove(&self.serial);
             if let Some(id) = id {
                 let _ = s.graph.unregister(id);
@@ -148,6 +163,9 @@ struct State {
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 static QUEUE: Mutex<Vec<Raw>> = Mutex::new(Vec::new());
+/// Whether `QUEUE` may hold events (set by reentrant callbacks), so the common case
+/// never touches the queue's lock.
+static QUEUED: AtomicBool = AtomicBool::new(false);
 static TRACKED_FUNCS: AtomicUsize = AtomicUsize::new(0);
 static TRACKED_CODES: AtomicUsize = AtomicUsize::new(0);
 static PENDING_SCHEDULED: AtomicBool = AtomicBool::new(false);
@@ -160,7 +178,9 @@ fn with_state<R>(py: Python<'_>, f: impl FnOnce(&mut State) -> R) -> PyResult<R>
         Ok(g) => g,
         Err(TryLockError::Poisoned(p)) => p.into_inner(),
         Err(TryLockError::WouldBlock) => {
-            return Err(PyRuntimeError::new_err("depwatch was called from inside one of its own callbacks"));
+            return Err(PyRuntimeError::new_err(
+                "depwatch was called from inside one of its own callbacks",
+            ));
         }
     };
     if guard.is_none() {
@@ -172,12 +192,15 @@ fn with_state<R>(py: Python<'_>, f: impl FnOnce(&mut State) -> R) -> PyResult<R>
     drain(state);
     state.deferred.extend(state.requests.drain());
     schedule_pending(state);
+    publish_tracked(state);
     Ok(out)
 }
 
 /// Asks CPython to run `pending_call` at its next safe point, if there is work.
 fn schedule_pending(state: &State) {
-    if (!state.fired.is_empty() || !state.deferred.is_empty()) && !PENDING_SCHEDULED.swap(true, Ordering::AcqRel) {
+    if (!state.fired.is_empty() || !state.deferred.is_empty())
+        && !PENDING_SCHEDULED.swap(true, Ordering::AcqRel)
+    {
         // SAFETY: `pending_call` is a `'static` function matching the expected
         // signature; the argument is unused; the GIL is held by every caller.
         if unsafe { ffi::Py_AddPendingCall(pending_call, std::ptr::null_mut()) } != 0 {
@@ -199,7 +222,8 @@ fn install(_py: Python<'_>) -> PyResult<State> {
         )
     };
     if dict_watcher < 0 || type_watcher < 0 || func_watcher < 0 || code_watcher < 0 {
-        return Err(PyErr::take(_py).unwrap_or_else(|| PyRuntimeError::new_err("could not add a CPython watcher")));
+        return Err(PyErr::take(_py)
+            .unwrap_or_else(|| PyRuntimeError::new_err("could not add a CPython watcher")));
     }
     let mut graph = Graph::new();
     let requests = WatchRequests::install(&mut graph);
@@ -225,6 +249,9 @@ fn install(_py: Python<'_>) -> PyResult<State> {
 
 /// Applies every queued raw event.
 fn drain(state: &mut State) {
+    if !QUEUED.swap(false, Ordering::AcqRel) {
+        return;
+    }
     loop {
         let batch = std::mem::take(&mut *lock(&QUEUE));
         if batch.is_empty() {
@@ -233,13 +260,31 @@ fn drain(state: &mut State) {
         for raw in batch {
             apply(state, raw);
         }
+        QUEUED.store(false, Ordering::Release);
     }
+}
+
+/// Lets the function and code watchers skip work while nothing of theirs is tracked.
+fn publish_tracked(state: &State) {
     TRACKED_FUNCS.store(state.funcs.stats().tracked, Ordering::Relaxed);
     TRACKED_CODES.store(state.codes.stats().tracked, Ordering::Relaxed);
 }
 
-fn apply(state: &mut State, raw: Raw) {
-    let State { graph, dicts, funcs, codes, types, units, unit_ids, fired, type_refs, .. } = state;
+/// Applies one event; returns whether it fired a unit or killed an object (so watch
+/// requests or callbacks may be waiting).
+fn apply(state: &mut State, raw: Raw) -> bool {
+    let State {
+        graph,
+        dicts,
+        funcs,
+        codes,
+        types,
+        units,
+        unit_ids,
+        fired,
+        type_refs,
+        ..
+    } = state;
     let mut handler = |_: &mut Graph<u64>, fire: Fire<'_, u64>| -> Verdict {
         let serial = *fire.payload;
         unit_ids.remove(&serial);
@@ -255,8 +300,24 @@ fn apply(state: &mut State, raw: Raw) {
         }
         Verdict::Invalidate
     };
+    let terminal = matches!(
+        raw,
+        Raw::TypeDead { .. }
+            | Raw::Dict {
+                event: DictEvent::Deallocated,
+                ..
+            }
+            | Raw::Func {
+                event: FunctionEvent::Destroy,
+                ..
+            }
+            | Raw::Code {
+                event: CodeEvent::Destroy,
+                ..
+            }
+    );
     // Errors here are stale IDs for objects already retired: nothing to invalidate.
-    let _ = match raw {
+    let report = match raw {
         Raw::Dict { handle, event } => dicts.on_event(graph, handle, event, &mut handler),
         Raw::Func { handle, event } => funcs.on_event(graph, handle, event, &mut handler),
         Raw::Code { handle, event } => codes.on_event(graph, handle, event, &mut handler),
@@ -266,22 +327,31 @@ fn apply(state: &mut State, raw: Raw) {
             types.on_deallocated(graph, handle, &mut handler)
         }
     };
+    terminal || report.is_ok_and(|r| r.fired > 0)
 }
 
-/// Queues a raw event from a watcher callback and applies it now if depwatch is idle.
+/// Applies a raw event from a watcher callback now, or queues it if depwatch is busy
+/// (a reentrant event): the holder drains the queue before it unlocks.
 fn dispatch(raw: Raw) {
-    lock(&QUEUE).push(raw);
     let mut guard = match STATE.try_lock() {
         Ok(g) => g,
         Err(TryLockError::Poisoned(p)) => p.into_inner(),
-        // Reentrant: the holder drains the queue before it unlocks.
-        Err(TryLockError::WouldBlock) => return,
+        Err(TryLockError::WouldBlock) => {
+            lock(&QUEUE).push(raw);
+            QUEUED.store(true, Ordering::Release);
+            return;
+        }
     };
     let Some(state) = guard.as_mut() else { return };
     state.stats.callbacks += 1;
     drain(state);
-    state.deferred.extend(state.requests.drain());
-    schedule_pending(state);
+    // The common case, an event nobody depends on, stops here.
+    if apply(state, raw) {
+        drain(state);
+        state.deferred.extend(state.requests.drain());
+        schedule_pending(state);
+        publish_tracked(state);
+    }
 }
 
 unsafe extern "C" fn pending_call(_arg: *mut c_void) -> c_int {
@@ -343,7 +413,9 @@ fn apply_watch_requests(s: &mut State) {
                     s.unobserved.insert(r.handle);
                     ffi::PyDict_Unwatch(watcher, obj)
                 }
-                (Kind::Type, true, WatchAction::Watch | WatchAction::Rearm) => ffi::PyType_Watch(watcher, obj),
+                (Kind::Type, true, WatchAction::Watch | WatchAction::Rearm) => {
+                    ffi::PyType_Watch(watcher, obj)
+                }
                 (Kind::Type, false, WatchAction::Unwatch) => {
                     s.unobserved.insert(r.handle);
                     ffi::PyType_Unwatch(watcher, obj)
@@ -405,7 +477,11 @@ unsafe extern "C" fn dict_callback(
                 (ffi::DICT_EVENT_MODIFIED, Some(_)) => {
                     // The callback runs before the store: the old value is still there.
                     let old = pyffi::PyDict_GetItem(dict, key);
-                    if old.is_null() { Values::UNKNOWN } else { Values::new(old as u64, new_value as u64) }
+                    if old.is_null() {
+                        Values::UNKNOWN
+                    } else {
+                        Values::new(old as u64, new_value as u64)
+                    }
                 }
                 _ => Values::UNKNOWN,
             };
@@ -416,7 +492,10 @@ unsafe extern "C" fn dict_callback(
                 _ => DictEvent::from_cpython(event, hash, values),
             };
             if let Some(event) = event {
-                dispatch(Raw::Dict { handle: dict as u64, event });
+                dispatch(Raw::Dict {
+                    handle: dict as u64,
+                    event,
+                });
             }
         });
     }
@@ -454,7 +533,10 @@ unsafe extern "C" fn function_callback(
                 Values::new(old as u64, new_value as u64)
             };
             if let Some(event) = FunctionEvent::from_cpython(event, values) {
-                dispatch(Raw::Func { handle: func as u64, event });
+                dispatch(Raw::Func {
+                    handle: func as u64,
+                    event,
+                });
             }
         });
     }
@@ -469,7 +551,10 @@ unsafe extern "C" fn code_callback(event: c_int, co: *mut pyffi::PyObject) -> c_
     unsafe {
         preserving_exception(|| {
             if let Some(event) = CodeEvent::from_cpython(event) {
-                dispatch(Raw::Code { handle: co as u64, event });
+                dispatch(Raw::Code {
+                    handle: co as u64,
+                    event,
+                });
             }
         });
     }
@@ -505,14 +590,19 @@ fn parse_spec<'py>(spec: &Bound<'py, PyAny>) -> PyResult<(Spec, Option<Bound<'py
         }
         let obj = t.get_item(0)?;
         let name_obj = t.get_item(1)?;
-        let name = name_obj.cast::<PyString>().map_err(|_| PyTypeError::new_err("the name in (object, name) must be a str"))?;
+        let name = name_obj
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("the name in (object, name) must be a str"))?;
         let handle = obj.as_ptr() as u64;
         let text = name.to_str()?.to_string();
         if obj.cast::<PyDict>().is_ok() {
             return Ok((Spec::DictKey(handle, py_hash(name)?, text), None));
         }
         if let Ok(ty) = obj.cast::<PyType>() {
-            return Ok((Spec::TypeAttr(handle, py_hash(name)?, text), Some(ty.clone())));
+            return Ok((
+                Spec::TypeAttr(handle, py_hash(name)?, text),
+                Some(ty.clone()),
+            ));
         }
         // SAFETY: `obj` is a live object (we hold a reference); the check reads its type.
         if unsafe { pyffi::PyFunction_Check(obj.as_ptr()) } != 0 {
@@ -520,11 +610,17 @@ fn parse_spec<'py>(spec: &Bound<'py, PyAny>) -> PyResult<(Spec, Option<Bound<'py
                 "__code__" => Attr::Code,
                 "__defaults__" => Attr::Defaults,
                 "__kwdefaults__" => Attr::KwDefaults,
-                other => return Err(PyValueError::new_err(format!("functions can be watched on __code__, __defaults__ or __kwdefaults__, not {other}"))),
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "functions can be watched on __code__, __defaults__ or __kwdefaults__, not {other}"
+                    )));
+                }
             };
             return Ok((Spec::FuncAttr(handle, attr), None));
         }
-        return Err(PyTypeError::new_err("(object, name) needs a dict, a class or a function"));
+        return Err(PyTypeError::new_err(
+            "(object, name) needs a dict, a class or a function",
+        ));
     }
     let handle = ptr as u64;
     if spec.cast::<PyDict>().is_ok() {
@@ -542,7 +638,10 @@ fn parse_spec<'py>(spec: &Bound<'py, PyAny>) -> PyResult<(Spec, Option<Bound<'py
             return Ok((Spec::Code(handle), None));
         }
     }
-    Err(PyTypeError::new_err(format!("cannot depend on a {}", spec.get_type().name()?)))
+    Err(PyTypeError::new_err(format!(
+        "cannot depend on a {}",
+        spec.get_type().name()?
+    )))
 }
 
 /// Records `ty`'s MRO in the type adapter and arranges for its death to be reported.
@@ -551,12 +650,22 @@ fn track_type(py: Python<'_>, s: &mut State, ty: &Bound<'_, PyType>) -> PyResult
     for t in mro.iter() {
         let t = t.cast::<PyType>()?;
         let handle = t.as_ptr() as u64;
-        let bases: Vec<u64> = t.getattr("__bases__")?.cast::<PyTuple>()?.iter().map(|b| b.as_ptr() as u64).collect();
+        let bases: Vec<u64> = t
+            .getattr("__bases__")?
+            .cast::<PyTuple>()?
+            .iter()
+            .map(|b| b.as_ptr() as u64)
+            .collect();
         s.types.set_bases(handle, &bases);
         if let std::collections::hash_map::Entry::Vacant(e) = s.type_refs.entry(handle) {
-            let callback = PyCFunction::new_closure(py, None, None, move |_args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| {
-                dispatch(Raw::TypeDead { handle });
-            })?;
+            let callback = PyCFunction::new_closure(
+                py,
+                None,
+                None,
+                move |_args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| {
+                    dispatch(Raw::TypeDead { handle });
+                },
+            )?;
             // Immortal or static types cannot be weakly referenced: they never die.
             if let Ok(weak) = pyo3::types::PyWeakrefReference::new_with(t, callback) {
                 e.insert(weak.into_any().unbind());
@@ -577,7 +686,9 @@ impl Registry {
     /// Takes a compile ticket.
     fn ticket(&self, py: Python<'_>) -> PyResult<Ticket> {
         flush(py)?;
-        with_state(py, |s| Ticket { inner: s.graph.ticket() })
+        with_state(py, |s| Ticket {
+            inner: s.graph.ticket(),
+        })
     }
 
     /// Registers a unit.
@@ -596,15 +707,19 @@ impl Registry {
         ticket: Option<PyRef<'_, Ticket>>,
     ) -> PyResult<Py<Unit>> {
         flush(py)?;
-        let specs: Vec<(Spec, Option<Bound<'_, PyType>>)> =
-            deps.try_iter()?.map(|d| parse_spec(&d?)).collect::<PyResult<_>>()?;
+        let specs: Vec<(Spec, Option<Bound<'_, PyType>>)> = deps
+            .try_iter()?
+            .map(|d| parse_spec(&d?))
+            .collect::<PyResult<_>>()?;
         if let Some(sites) = &sites
             && sites.len() != specs.len()
         {
-            return Err(PyValueError::new_err("sites needs one entry per dependency"));
+            return Err(PyValueError::new_err(
+                "sites needs one entry per dependency",
+            ));
         }
         let ticket = ticket.map(|t| t.inner);
-        let result = with_state(py, |s| -> PyResult<Py<Unit>> {
+        with_state(py, |s| -> PyResult<Py<Unit>> {
             for (_, ty) in &specs {
                 if let Some(ty) = ty {
                     track_type(py, s, ty)?;
@@ -620,7 +735,11 @@ impl Registry {
                     Spec::TypeAttr(h, ..) | Spec::TypeWhole(h) => (*h, false),
                     _ => continue,
                 };
-                let tracked = if is_dict { s.dicts.get(handle) } else { s.types.get(handle) };
+                let tracked = if is_dict {
+                    s.dicts.get(handle)
+                } else {
+                    s.types.get(handle)
+                };
                 was_unobserved |= tracked.is_none() || s.unobserved.remove(&handle);
                 let obj = handle as *mut pyffi::PyObject;
                 // SAFETY: the object is alive (the caller's spec list holds it) and the
@@ -638,15 +757,32 @@ impl Registry {
                 // Track them now, so the retry (under a fresh ticket) can succeed.
                 for (spec, _) in &specs {
                     match spec {
-                        Spec::DictKey(h, ..) | Spec::DictWhole(h) => drop(s.dicts.track(&mut s.graph, *h)),
-                        Spec::TypeAttr(h, ..) | Spec::TypeWhole(h) => drop(s.types.track(&mut s.graph, *h)),
-                        Spec::FuncAttr(h, _) | Spec::FuncWhole(h) => drop(s.funcs.track(&mut s.graph, *h)),
-                        Spec::Code(h) => drop(s.codes.track(&mut s.graph, *h)),
+                        Spec::DictKey(h, ..) | Spec::DictWhole(h) => {
+                            s.dicts.track(&mut s.graph, *h);
+                        }
+                        Spec::TypeAttr(h, ..) | Spec::TypeWhole(h) => {
+                            s.types.track(&mut s.graph, *h);
+                        }
+                        Spec::FuncAttr(h, _) | Spec::FuncWhole(h) => {
+                            s.funcs.track(&mut s.graph, *h);
+                        }
+                        Spec::Code(h) => {
+                            s.codes.track(&mut s.graph, *h);
+                        }
                     }
                 }
-                return Err(StaleTicket::new_err("a dependency was not watched when the ticket was taken; retry"));
+                return Err(StaleTicket::new_err(
+                    "a dependency was not watched when the ticket was taken; retry",
+                ));
             }
-            let State { graph, dicts, funcs, codes, types, .. } = s;
+            let State {
+                graph,
+                dicts,
+                funcs,
+                codes,
+                types,
+                ..
+            } = s;
             let mut dep_list = Vec::with_capacity(specs.len());
             for (i, (spec, _)) in specs.iter().enumerate() {
                 let site = sites.as_ref().map_or(i as u32, |s| s[i]);
@@ -667,7 +803,9 @@ impl Registry {
                 None => s.graph.register(dep_list, serial),
             };
             let id = registered.map_err(|r| match r.error {
-                GraphError::StaleTicket { .. } | GraphError::ForeignTicket => StaleTicket::new_err(r.error.to_string()),
+                GraphError::StaleTicket { .. } | GraphError::ForeignTicket => {
+                    StaleTicket::new_err(r.error.to_string())
+                }
                 GraphError::Unstable { .. } => Unstable::new_err(r.error.to_string()),
                 other => DepwatchError::new_err(other.to_string()),
             })?;
@@ -688,8 +826,7 @@ impl Registry {
             s.deferred.extend(s.requests.drain());
             apply_watch_requests(s);
             Ok(unit)
-        })?;
-        result
+        })?
     }
 
     /// Whether a new dependency on `(obj, name)` or `obj` would be accepted by the
@@ -719,7 +856,13 @@ impl Registry {
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         flush(py)?;
         let (g, b, dicts, funcs, types) = with_state(py, |s| {
-            (s.graph.stats(), s.stats, s.dicts.stats(), s.funcs.stats(), s.types.stats())
+            (
+                s.graph.stats(),
+                s.stats,
+                s.dicts.stats(),
+                s.funcs.stats(),
+                s.types.stats(),
+            )
         })?;
         let d = PyDict::new(py);
         d.set_item("events", g.events)?;

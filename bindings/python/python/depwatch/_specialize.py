@@ -4,7 +4,7 @@ reads folded into constants, for as long as depwatch says they are unchanged.
 The copy is built by rewriting the function's bytecode in place: each ``LOAD_GLOBAL``
 (10 bytes with its inline caches on 3.12 and 3.13) becomes ``LOAD_CONST`` of the value
 read at specialization time, plus ``PUSH_NULL`` where the call convention wants one,
-padded with ``NOP``. Offsets do not move, so jumps, the exception table and the line
+then a ``JUMP_FORWARD`` over the remaining slots (which hold ``NOP``). Offsets do not move, so jumps, the exception table and the line
 table stay valid. The copy depends on exactly the dict keys it folded, plus the
 function's ``__code__``, ``__defaults__`` and ``__kwdefaults__``. When any of them
 changes, calls fall back to the original function, and the next call specializes again,
@@ -22,6 +22,7 @@ _LOAD_GLOBAL = dis.opmap["LOAD_GLOBAL"]
 _LOAD_CONST = dis.opmap["LOAD_CONST"]
 _PUSH_NULL = dis.opmap["PUSH_NULL"]
 _NOP = dis.opmap["NOP"]
+_JUMP_FORWARD = dis.opmap["JUMP_FORWARD"]
 # 3.12 pushes NULL before the callable ("NULL + g"); 3.13 after it ("g + NULL").
 _NULL_FIRST = sys.version_info < (3, 13)
 
@@ -76,7 +77,12 @@ def fold_globals(func):
         seq = [(_LOAD_CONST, index)]
         if ins.arg & 1:
             seq = [(_PUSH_NULL, 0)] + seq if _NULL_FIRST else seq + [(_PUSH_NULL, 0)]
-        seq += [(_NOP, 0)] * (width // 2 - len(seq))
+        # Skip the rest of the old instruction's slots with one jump, not a run of NOPs.
+        rest = width // 2 - len(seq)
+        if rest >= 2:
+            seq.append((_JUMP_FORWARD, rest - 1))
+            rest -= 1
+        seq += [(_NOP, 0)] * rest
         for k, (op, arg) in enumerate(seq):
             raw[ins.offset + 2 * k] = op
             raw[ins.offset + 2 * k + 1] = arg
