@@ -557,6 +557,35 @@ impl<P> Graph<P> {
             .collect())
     }
 
+    /// Whether an event on (`object`, `aspect`) would fire any unit now. A query only,
+    /// as cheap as a quiet event: a VM can use it to skip work (such as reading the old
+    /// value of a dict entry) that only matters when something depends on the change.
+    ///
+    /// ```
+    /// use depwatch::{Aspect, Dep, Graph, Kind};
+    /// let mut g: Graph<()> = Graph::new();
+    /// let d = g.track(Kind::Dict, 1);
+    /// g.register([Dep::key(d, 7)], ()).unwrap();
+    /// assert!(g.would_fire(d, Aspect::Key(7)).unwrap());
+    /// assert!(!g.would_fire(d, Aspect::Key(8)).unwrap());
+    /// assert!(g.would_fire(d, Aspect::Whole).unwrap());
+    /// ```
+    pub fn would_fire(&self, object: ObjectId, aspect: Aspect) -> Result<bool, Error> {
+        let rec = self.object(object)?;
+        let has = |c: u32| matches!(self.cells.get(c as usize), Some(Some(cell)) if !cell.dependents.is_empty());
+        if rec.whole != NO_CELL && has(rec.whole) {
+            return Ok(true);
+        }
+        let Some(k) = &rec.keyed else {
+            return Ok(false);
+        };
+        Ok(match aspect {
+            Aspect::Whole => k.cells.values().any(|&c| has(c)),
+            Aspect::Key(h) if !rec.filter.may_contain(h) => false,
+            _ => k.cells.get(&aspect).is_some_and(|&c| has(c)),
+        })
+    }
+
     /// The live units an event on (`object`, `aspect`) would hit now, in ID order. A
     /// query only: nothing is recorded.
     pub fn dependents(&self, object: ObjectId, aspect: Aspect) -> Result<Vec<UnitId>, Error> {

@@ -581,6 +581,7 @@ fn check(g: &Graph<Policy>, m: &Model) -> Result<(), TestCaseError> {
                     .map(|u| u.id)
                     .collect();
                 want.sort();
+                prop_assert_eq!(g.would_fire(o.id, a), Ok(!want.is_empty()));
                 prop_assert_eq!(g.dependents(o.id, a), Ok(want));
             }
             let watched = m
@@ -590,6 +591,10 @@ fn check(g: &Graph<Policy>, m: &Model) -> Result<(), TestCaseError> {
             prop_assert_eq!(g.is_watched(o.id), Ok(watched));
         } else {
             prop_assert_eq!(g.version(o.id), Err(Error::StaleObject(o.id)));
+            prop_assert_eq!(
+                g.would_fire(o.id, Aspect::Whole),
+                Err(Error::StaleObject(o.id))
+            );
         }
     }
     Ok(())

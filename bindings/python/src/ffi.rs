@@ -21,7 +21,6 @@ pub type FunctionWatchCallback =
 /// `PyCodeEvent`: CREATE = 0, DESTROY = 1. `co` is a `PyCodeObject *`.
 pub type CodeWatchCallback = unsafe extern "C" fn(event: c_int, co: *mut PyObject) -> c_int;
 
-pub const DICT_EVENT_MODIFIED: c_int = 1;
 pub const FUNC_EVENT_CREATE: c_int = 0;
 pub const FUNC_EVENT_MODIFY_CODE: c_int = 2;
 pub const FUNC_EVENT_MODIFY_DEFAULTS: c_int = 3;

@@ -123,11 +123,27 @@ struct Ticket {
 // ----- global state ----------------------------------------------------------------------
 
 enum Raw {
-    Dict { handle: u64, event: DictEvent },
-    Func { handle: u64, event: FunctionEvent },
-    Code { handle: u64, event: CodeEvent },
-    Type { handle: u64 },
-    TypeDead { handle: u64 },
+    /// `old_value`: for a MODIFIED event applied synchronously, the (dict, key, new
+    /// value) addresses to read the old value from, only if the event would fire.
+    Dict {
+        handle: u64,
+        event: DictEvent,
+        old_value: Option<(usize, usize, usize)>,
+    },
+    Func {
+        handle: u64,
+        event: FunctionEvent,
+    },
+    Code {
+        handle: u64,
+        event: CodeEvent,
+    },
+    Type {
+        handle: u64,
+    },
+    TypeDead {
+        handle: u64,
+    },
 }
 
 #[derive(Default, Clone, Copy)]
@@ -318,7 +334,7 @@ fn apply(state: &mut State, raw: Raw) -> bool {
     );
     // Errors here are stale IDs for objects already retired: nothing to invalidate.
     let report = match raw {
-        Raw::Dict { handle, event } => dicts.on_event(graph, handle, event, &mut handler),
+        Raw::Dict { handle, event, .. } => dicts.on_event(graph, handle, event, &mut handler),
         Raw::Func { handle, event } => funcs.on_event(graph, handle, event, &mut handler),
         Raw::Code { handle, event } => codes.on_event(graph, handle, event, &mut handler),
         Raw::Type { handle } => types.on_modified(graph, handle, None, &mut handler),
@@ -332,11 +348,16 @@ fn apply(state: &mut State, raw: Raw) -> bool {
 
 /// Applies a raw event from a watcher callback now, or queues it if depwatch is busy
 /// (a reentrant event): the holder drains the queue before it unlocks.
-fn dispatch(raw: Raw) {
+fn dispatch(mut raw: Raw) {
     let mut guard = match STATE.try_lock() {
         Ok(g) => g,
         Err(TryLockError::Poisoned(p)) => p.into_inner(),
         Err(TryLockError::WouldBlock) => {
+            // Applied later, after the store: the old value can no longer be read, so
+            // the event stays a plain change (conservative).
+            if let Raw::Dict { old_value, .. } = &mut raw {
+                *old_value = None;
+            }
             lock(&QUEUE).push(raw);
             QUEUED.store(true, Ordering::Release);
             return;
@@ -345,6 +366,29 @@ fn dispatch(raw: Raw) {
     let Some(state) = guard.as_mut() else { return };
     state.stats.callbacks += 1;
     drain(state);
+    // Synchronous, before the store: read the old value, but only if it matters.
+    if let Raw::Dict {
+        handle,
+        event: DictEvent::Modified { key, values },
+        old_value: Some((dict, k, new)),
+    } = &mut raw
+    {
+        let fires = state
+            .dicts
+            .get(*handle)
+            .is_some_and(|id| state.graph.would_fire(id, depwatch::Aspect::Key(*key)) == Ok(true));
+        if fires {
+            // SAFETY: we are inside the dict watcher callback (the GIL is held and the
+            // dict, key and new value are alive); the key is an exact str, so the
+            // lookup runs no Python code. The result is a borrowed reference.
+            let old = unsafe {
+                pyffi::PyDict_GetItem(*dict as *mut pyffi::PyObject, *k as *mut pyffi::PyObject)
+            };
+            if !old.is_null() {
+                *values = Values::new(old as u64, *new as u64);
+            }
+        }
+    }
     // The common case, an event nobody depends on, stops here.
     if apply(state, raw) {
         drain(state);
@@ -473,28 +517,22 @@ unsafe extern "C" fn dict_callback(
     unsafe {
         preserving_exception(|| {
             let hash = str_hash(key);
-            let values = match (event, hash) {
-                (ffi::DICT_EVENT_MODIFIED, Some(_)) => {
-                    // The callback runs before the store: the old value is still there.
-                    let old = pyffi::PyDict_GetItem(dict, key);
-                    if old.is_null() {
-                        Values::UNKNOWN
-                    } else {
-                        Values::new(old as u64, new_value as u64)
-                    }
-                }
-                _ => Values::UNKNOWN,
-            };
             let event = match (event, hash) {
                 // A key that is not an exact str could equal a str key: treat the event
                 // as a change to the whole dict (conservative, never missed).
                 (0..=2, None) => Some(DictEvent::Cleared),
-                _ => DictEvent::from_cpython(event, hash, values),
+                _ => DictEvent::from_cpython(event, hash, Values::UNKNOWN),
             };
+            // The callback runs before the store, so the old value can still be read;
+            // `dispatch` reads it only if a unit depends on the key.
+            let old_value = (event.is_some_and(|e| matches!(e, DictEvent::Modified { .. }))
+                && !new_value.is_null())
+            .then_some((dict as usize, key as usize, new_value as usize));
             if let Some(event) = event {
                 dispatch(Raw::Dict {
                     handle: dict as u64,
                     event,
+                    old_value,
                 });
             }
         });

@@ -39,12 +39,20 @@ def test_set_existing_item_and_unrelated_key(registry):
         False,
         pytest.param(
             True,
-            marks=pytest.mark.xfail(
-                sys.version_info >= (3, 13),
-                strict=True,
-                reason="CPython 3.13.0 does not report `o.x = v` to watchers of o.__dict__ "
-                "while the instance keeps inline values",
-            ),
+            marks=[
+                # Measured: 3.13.0 misses the event, 3.13.5 (Debian's build) reports it.
+                pytest.mark.xfail(
+                    sys.version_info[:3] == (3, 13, 0),
+                    strict=True,
+                    reason="CPython 3.13.0 does not report `o.x = v` to watchers of o.__dict__ "
+                    "while the instance keeps inline values",
+                ),
+                pytest.mark.xfail(
+                    (3, 13, 1) <= sys.version_info[:3] < (3, 13, 5),
+                    strict=False,
+                    reason="fixed by 3.13.5; not measured in between",
+                ),
+            ],
         ),
     ],
 )
