@@ -380,3 +380,30 @@ def test_bad_specs_are_clear_errors(registry):
         registry.unit([])
     with pytest.raises(ValueError):
         registry.unit([({}, "a")], sites=[1, 2])
+
+
+def test_quiet_keys_skip_by_prefilter_but_tickets_see_everything(registry):
+    d = {"dep": 0, "noise": 0}
+    u = registry.unit([(d, "dep")])
+    before = registry.stats()["prefilter_skips"]
+    for i in range(50):
+        d["noise"] = i + 1  # nobody depends on it: the callback returns at once
+    assert registry.stats()["prefilter_skips"] - before == 50
+    assert u.valid
+    # While a ticket is alive, even quiet keys take the full path: a write to another
+    # key of a dependency's dict during a compile must reject the ticket.
+    t = registry.ticket()
+    d["noise"] = -1
+    with pytest.raises(depwatch.StaleTicket):
+        registry.unit([(d, "dep")], ticket=t)
+    del t
+    # A depended-on key always takes the full path.
+    d["dep"] = 1
+    assert not u.valid
+
+
+def test_whole_dict_dependency_disables_the_skip(registry):
+    d = {"a": 0}
+    u = registry.unit([d])
+    d["anything"] = 1
+    assert not u.valid and u.reasons == ["dict.ADDED"]
