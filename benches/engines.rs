@@ -3,7 +3,10 @@
 //! * `quiet_key/N`: an event on a watched dict's key nobody depends on, with N units.
 //! * `fanout/k`: invalidating k units (8 deps each) with one event, cleanup included.
 //! * `register/8`: registering a unit with 8 dependencies.
-//! * `replay/test_functools`: the in-repo copy of a real CPython 3.13 trace.
+//! * `churn/8`: registering and dropping a unit with 8 dependencies.
+//! * `batch/500`: 500 events in one batch over 50 overlapping units.
+//! * `replay/*`: every shared trace under `DEPWATCH_TRACES` (default
+//!   `../shared/traces`) when present, else the in-repo copy of one.
 //!
 //! `depwatch bench` prints the same comparisons as one table; `depwatch replay`
 //! replays any trace. The engines are in `src/replay/engines.rs`.
@@ -122,22 +125,96 @@ fn register(c: &mut Criterion) {
     g.finish();
 }
 
-fn replay_trace(c: &mut Criterion) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/test_functools.trace.gz"
-    );
-    let file = std::fs::File::open(path).unwrap();
-    let trace = Trace::read(BufReader::new(flate2::read::GzDecoder::new(file))).unwrap();
-    let mut g = c.benchmark_group("replay");
-    g.throughput(Throughput::Elements(trace.events.len() as u64));
+fn churn(c: &mut Criterion) {
+    let mut g = c.benchmark_group("churn");
+    g.throughput(Throughput::Elements(1));
     for name in ENGINES {
-        g.bench_function(BenchmarkId::new(name, "test_functools"), |b| {
-            b.iter(|| black_box(replay(&mut *engine(name).unwrap(), &trace, false)))
+        let mut e = populated(name, 10_000);
+        let mut u = 0u64;
+        g.bench_function(BenchmarkId::new(name, 8), |b| {
+            b.iter(|| {
+                u += 1;
+                let deps: Vec<(u64, Aspect)> = (0..8)
+                    .map(|s| (10 + (u + s) % 1000, Aspect::Key(300 + s)))
+                    .collect();
+                e.register(u, &deps);
+                e.drop_unit(u);
+            })
         });
     }
     g.finish();
 }
 
-criterion_group!(benches, quiet_key, fanout, register, replay_trace);
+fn batch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("batch");
+    g.throughput(Throughput::Elements(500));
+    for name in ENGINES {
+        g.bench_function(BenchmarkId::new(name, 500), |b| {
+            b.iter_batched_ref(
+                || {
+                    let mut e = populated(name, 10_000);
+                    for u in 0..50u64 {
+                        let deps: Vec<(u64, Aspect)> = (0..20)
+                            .map(|i| (1, Aspect::Key(1000 + (u * 10 + i) % 500)))
+                            .collect();
+                        e.register(u + 1, &deps);
+                    }
+                    (e, Vec::new())
+                },
+                |(e, out)| {
+                    let events: Vec<(u64, Aspect)> =
+                        (0..500).map(|k| (1, Aspect::Key(1000 + k))).collect();
+                    e.mutate_batch(&events, out);
+                    assert!(out.len() >= 50, "{name}: {}", out.len());
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn load(path: &std::path::Path) -> Trace {
+    let file = std::fs::File::open(path).unwrap();
+    Trace::read(BufReader::new(flate2::read::GzDecoder::new(file))).unwrap()
+}
+
+fn replay_trace(c: &mut Criterion) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared = std::env::var_os("DEPWATCH_TRACES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared/traces"));
+    let mut traces = vec![root.join("tests/data/test_functools.trace.gz")];
+    if let Ok(dir) = std::fs::read_dir(&shared) {
+        let mut found: Vec<_> = dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(".trace.gz"))
+            .collect();
+        found.sort();
+        if !found.is_empty() {
+            traces = found;
+        }
+    }
+    let mut g = c.benchmark_group("replay");
+    for path in traces {
+        let trace = load(&path);
+        g.throughput(Throughput::Elements(trace.events.len() as u64));
+        for name in ENGINES {
+            g.bench_function(BenchmarkId::new(name, &trace.name), |b| {
+                b.iter(|| black_box(replay(&mut *engine(name).unwrap(), &trace, false)))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    quiet_key,
+    fanout,
+    register,
+    churn,
+    batch,
+    replay_trace
+);
 criterion_main!(benches);
