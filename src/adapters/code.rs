@@ -104,12 +104,7 @@ impl CodeAdapter {
         handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
     ) -> Result<Report, Error> {
         if event == CodeEvent::Create {
-            self.handles.stats.events += 1;
-            self.handles.stats.created += 1;
-            if self.track_creates {
-                self.handles.track(graph, handle);
-            }
-            return Ok(Report::default());
+            return Ok(self.handles.created(graph, handle, self.track_creates));
         }
         let Some(id) = self.handles.event(handle) else {
             return Ok(Report::default());
@@ -121,11 +116,7 @@ impl CodeAdapter {
                 event.label(),
                 handler,
             ),
-            _ => {
-                self.handles.retire(handle);
-                graph.destroy_deferred(id)?;
-                Ok(graph.deliver(handler))
-            }
+            _ => self.handles.destroy(graph, handle, id, handler),
         }
     }
 

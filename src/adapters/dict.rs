@@ -151,9 +151,7 @@ impl DictAdapter {
             }
             DictEvent::Cloned | DictEvent::Cleared => Aspect::Whole,
             DictEvent::Deallocated => {
-                self.handles.retire(handle);
-                graph.destroy_deferred(id)?;
-                return Ok(graph.deliver(handler));
+                return self.handles.destroy(graph, handle, id, handler);
             }
         };
         graph.notify(id, aspect, event.label(), handler)

@@ -153,22 +153,13 @@ impl FunctionAdapter {
         handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
     ) -> Result<Report, Error> {
         if event == FunctionEvent::Create {
-            self.handles.stats.events += 1;
-            self.handles.stats.created += 1;
-            if self.track_creates {
-                self.handles.track(graph, handle);
-            }
-            return Ok(Report::default());
+            return Ok(self.handles.created(graph, handle, self.track_creates));
         }
         let Some(id) = self.handles.event(handle) else {
             return Ok(Report::default());
         };
         match event.attr() {
-            None => {
-                self.handles.retire(handle);
-                graph.destroy_deferred(id)?;
-                Ok(graph.deliver(handler))
-            }
+            None => self.handles.destroy(graph, handle, id, handler),
             Some(_) if event.values().is_same() => {
                 self.handles.stats.same_value += 1;
                 Ok(Report::default())

@@ -2,7 +2,7 @@
 
 use hashbrown::HashMap;
 
-use crate::{Graph, Kind, ObjectId};
+use crate::{Error, Fire, Graph, Kind, ObjectId, Report, Verdict};
 
 /// The VM's own name for an object: an opaque `u64`, such as its address. Handles may
 /// be reused after the object dies; IDs never are.
@@ -104,14 +104,37 @@ impl HandleMap {
         id
     }
 
-    /// Forgets `handle`: its object died, and a new object at the same handle must get
-    /// a new ID.
-    pub(crate) fn retire(&mut self, handle: Handle) -> Option<ObjectId> {
-        let id = self.ids.remove(&handle);
-        if id.is_some() {
+    /// A create event: counted, and the handle tracked if `track` says so (otherwise
+    /// tracking waits for the first dependent).
+    pub(crate) fn created<P>(
+        &mut self,
+        graph: &mut Graph<P>,
+        handle: Handle,
+        track: bool,
+    ) -> Report {
+        self.stats.events += 1;
+        self.stats.created += 1;
+        if track {
+            self.track(graph, handle);
+        }
+        Report::default()
+    }
+
+    /// The object at `handle` (tracked as `id`) died: its dependents are invalidated,
+    /// and a new object at the same handle will get a new ID. The handle is retired
+    /// *before* delivery, so a panicking handler still leaves it retired.
+    pub(crate) fn destroy<P>(
+        &mut self,
+        graph: &mut Graph<P>,
+        handle: Handle,
+        id: ObjectId,
+        handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
+    ) -> Result<Report, Error> {
+        if self.ids.remove(&handle).is_some() {
             self.stats.retired += 1;
             self.stats.tracked = self.ids.len();
         }
-        id
+        graph.destroy_deferred(id)?;
+        Ok(graph.deliver(handler))
     }
 }

@@ -200,9 +200,7 @@ impl TypeAdapter {
         let Some(id) = self.handles.event(ty) else {
             return Ok(Report::default());
         };
-        self.handles.retire(ty);
-        graph.destroy_deferred(id)?;
-        Ok(graph.deliver(handler))
+        self.handles.destroy(graph, ty, id, handler)
     }
 
     /// Counters.
