@@ -14,6 +14,8 @@
 use std::hint::black_box;
 use std::io::BufReader;
 
+mod common;
+use common::stream;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use depwatch::replay::driver::replay;
 use depwatch::replay::engines::{ENGINES, Engine, engine};
@@ -26,13 +28,7 @@ fn populated(name: &str, n: u64) -> Box<dyn Engine> {
     for o in 1..=objects + 10 {
         e.object(o, Kind::Dict);
     }
-    let mut x = n | 1;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = stream(n);
     for u in 0..n {
         let mut deps: Vec<(u64, Aspect)> = (0..8)
             .map(|_| (10 + next() % objects, Aspect::Key(next() % 16)))

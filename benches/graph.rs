@@ -14,18 +14,10 @@
 
 use std::hint::black_box;
 
+mod common;
+use common::stream;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use depwatch::{Aspect, Dep, Graph, Kind, ObjectId, Verdict};
-
-fn stream(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed | 1;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
-}
 
 /// `units` units with 8 keyed dependencies each over `objects` dicts of `keys` keys.
 fn populated(units: usize, objects: usize, keys: u64) -> (Graph<u64>, Vec<ObjectId>) {

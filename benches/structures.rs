@@ -11,20 +11,11 @@
 
 use std::hint::black_box;
 
+mod common;
+use common::stream;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use depwatch::prefilter::KeyFilter;
 use roaring::RoaringBitmap;
-
-/// A deterministic xorshift stream, so runs compare like with like.
-fn stream(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed | 1;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
-}
 
 fn unit_sets(c: &mut Criterion) {
     let mut group = c.benchmark_group("unit_set");

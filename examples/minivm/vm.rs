@@ -118,8 +118,24 @@ impl Vm {
 
     // ----- the events a real VM's watchers would raise -----------------------------
 
+    /// Tells the JIT's dict adapter about a change to the globals dict, before it is made.
+    fn globals_event(&mut self, event: DictEvent) -> Result<(), String> {
+        let Some(jit) = &mut self.jit else {
+            return Ok(());
+        };
+        jit.dicts
+            .on_event(
+                &mut jit.graph,
+                GLOBALS,
+                event,
+                &mut jit::handler(&mut jit.stats),
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
     fn set_global(&mut self, name: Rc<str>, value: Value) -> Result<(), String> {
-        if let Some(jit) = &mut self.jit {
+        if self.jit.is_some() {
             let event = match self.globals.get(&name) {
                 // The identity tokens only need to say "same object" or not.
                 Some(old) => DictEvent::Modified {
@@ -128,14 +144,7 @@ impl Vm {
                 },
                 None => DictEvent::Added { key: key(&name) },
             };
-            jit.dicts
-                .on_event(
-                    &mut jit.graph,
-                    GLOBALS,
-                    event,
-                    &mut jit::handler(&mut jit.stats),
-                )
-                .map_err(|e| e.to_string())?;
+            self.globals_event(event)?;
         }
         self.globals.insert(name, value);
         Ok(())
@@ -145,17 +154,7 @@ impl Vm {
         if !self.globals.contains_key(name) {
             return Err(format!("name '{name}' is not defined"));
         }
-        if let Some(jit) = &mut self.jit {
-            let event = DictEvent::Deleted { key: key(name) };
-            jit.dicts
-                .on_event(
-                    &mut jit.graph,
-                    GLOBALS,
-                    event,
-                    &mut jit::handler(&mut jit.stats),
-                )
-                .map_err(|e| e.to_string())?;
-        }
+        self.globals_event(DictEvent::Deleted { key: key(name) })?;
         self.globals.remove(name);
         Ok(())
     }
