@@ -73,7 +73,7 @@ fn minivm_differential_specializer_on_and_off() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(on.output, off.output, "{name} at threshold {threshold}");
             assert!(
-                on.summary.compiled > 0,
+                on.summary.jit.compiled > 0,
                 "{name}: nothing compiled at threshold {threshold}"
             );
         }
@@ -89,16 +89,16 @@ fn minivm_programs_exercise_invalidation_patching_and_deopt() {
     };
     let m = summary("mutations.mini");
     assert!(
-        m.invalidated >= 3 && m.patched >= 1 && m.inlined >= 1,
+        m.jit.invalidated >= 3 && m.jit.patched >= 1 && m.jit.inlined >= 1,
         "{m:?}"
     );
     let c = summary("classes.mini");
-    assert!(c.deopts >= 1 && c.invalidated >= 2, "{c:?}");
+    assert!(c.jit.deopts >= 1 && c.jit.invalidated >= 2, "{c:?}");
     let g = summary("globals.mini");
-    assert!(g.patched >= 2 && g.quiet > 0, "{g:?}");
+    assert!(g.jit.patched >= 2 && g.quiet > 0, "{g:?}");
     let k = summary("counter.mini");
     assert!(
-        k.patched >= 1 && k.quiet >= 500,
+        k.jit.patched >= 1 && k.quiet >= 500,
         "later counter writes are quiet: {k:?}"
     );
 }

@@ -35,12 +35,12 @@ fn main() {
                 if options.jit {
                     println!(
                         "-- jit: {} compiled units ({} globals folded, {} calls inlined), {} invalidations, {} patches, {} deopts mid-frame, {} quiet events of {}",
-                        s.compiled,
-                        s.folded,
-                        s.inlined,
-                        s.invalidated,
-                        s.patched,
-                        s.deopts,
+                        s.jit.compiled,
+                        s.jit.folded,
+                        s.jit.inlined,
+                        s.jit.invalidated,
+                        s.jit.patched,
+                        s.jit.deopts,
                         s.quiet,
                         s.events
                     );

@@ -8,7 +8,7 @@ use depwatch::adapters::{DictEvent, FunctionEvent, Values};
 use crate::minivm::code::{
     Builtin, Class, Code, Function, Instr, Value, compile_module, new_handle,
 };
-use crate::minivm::jit::{self, GLOBALS, Jit, Specialized, key};
+use crate::minivm::jit::{self, GLOBALS, Jit, JitStats, Specialized, key};
 use crate::minivm::parse::{BinOp, parse};
 
 /// How to run a program.
@@ -32,14 +32,11 @@ impl Default for Options {
 /// What the specializing tier did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
-    pub compiled: u64,
-    pub invalidated: u64,
-    pub patched: u64,
-    pub deopts: u64,
-    pub refused: u64,
-    pub folded: u64,
-    pub inlined: u64,
+    /// The JIT's own counters.
+    pub jit: JitStats,
+    /// Watcher events raised, including those for objects the JIT never tracked.
     pub events: u64,
+    /// Events that fired nothing.
     pub quiet: u64,
 }
 
@@ -102,15 +99,8 @@ impl Vm {
         let g = jit.graph.stats();
         let untracked =
             jit.dicts.stats().untracked + jit.funcs.stats().untracked + jit.types.stats().untracked;
-        let s = jit.stats;
         Summary {
-            compiled: s.compiled,
-            invalidated: s.invalidated,
-            patched: s.patched,
-            deopts: s.deopts,
-            refused: s.refused,
-            folded: s.folded,
-            inlined: s.inlined,
+            jit: jit.stats,
             events: g.events + untracked,
             quiet: g.quiet_events + untracked,
         }
