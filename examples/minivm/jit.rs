@@ -181,6 +181,8 @@ impl Jit {
                 .at(ENTRY_SITE),
         ];
         let mut feeds = Vec::new();
+        // Counted only if depwatch accepts the unit.
+        let (mut folded_here, mut inlined_here) = (0, 0);
         let mut folded: HashMap<usize, Value> = HashMap::new();
         for (pc, instr) in code.instrs.iter().enumerate() {
             let site = pc as u32;
@@ -211,7 +213,7 @@ impl Jit {
                     );
                     instrs[pc] = Instr::GuardedGlobal(value.clone());
                     folded.insert(pc, value);
-                    self.stats.folded += 1;
+                    folded_here += 1;
                 }
                 Instr::LoadAttr(attr) if pc > 0 => {
                     let Some(Value::Class(class)) = folded.get(&(pc - 1)) else {
@@ -263,7 +265,7 @@ impl Jit {
                         argc: *argc,
                     };
                     feeds.push((callee_pc, pc));
-                    self.stats.inlined += 1;
+                    inlined_here += 1;
                 }
                 _ => {}
             }
@@ -277,6 +279,8 @@ impl Jit {
         match self.graph.register_with_ticket(&ticket, deps, spec.clone()) {
             Ok(_) => {
                 self.stats.compiled += 1;
+                self.stats.folded += folded_here;
+                self.stats.inlined += inlined_here;
                 Ok(Some(spec))
             }
             Err(rejected) => {
