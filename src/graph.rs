@@ -96,8 +96,8 @@ struct ObjectRecord {
     /// keyed event follows one pointer, not two.
     filter: KeyFilter,
     keyed: Option<Box<KeyIndex>>,
-    /// (unit, cell) memberships across all cells of this object.
-    memberships: u32,
+    /// Cells of this object that have at least one dependent.
+    watched_cells: u32,
     /// Storm counter for whole-object events.
     fires: u32,
     unstable: bool,
@@ -126,11 +126,14 @@ impl KeyIndex {
     }
 }
 
+/// One cache line: registration, invalidation and unlinking each touch a cell at
+/// random, so a cell that straddles two lines costs two misses. Key names, which
+/// only reasons read, live in `Graph::names`.
+#[repr(align(64))]
 struct Cell {
     dependents: UnitSet,
     object: ObjectId,
     aspect: Aspect,
-    name: Option<Arc<str>>,
     /// Storm counter for keyed events.
     fires: u32,
     unstable: bool,
@@ -193,6 +196,12 @@ impl Wave {
     }
 }
 
+/// Whether `edges` (sorted by cell) has an edge to cell `c`.
+fn has_edge_to(edges: &[Edge], c: u32) -> bool {
+    let i = edges.partition_point(|e| e.cell < c);
+    edges.get(i).is_some_and(|e| e.cell == c)
+}
+
 static NEXT_GRAPH: AtomicU64 = AtomicU64::new(1);
 
 /// The dependency graph, generic over a per-unit payload `P` (for example a pointer to
@@ -218,6 +227,15 @@ pub struct Graph<P> {
     watch_hook: Option<Box<dyn FnMut(WatchChange) + Send>>,
     watch_changes: Vec<WatchChange>,
     scratch_cells: Vec<u32>,
+    /// Registration's edge buffer, kept so a registration allocates only its edge list.
+    scratch_edges: Vec<Edge>,
+    /// Cells hit by the wave being delivered. Their fired units are not removed one by
+    /// one; `settle` drops them all in one pass per cell.
+    unsettled: Vec<u32>,
+    /// Key names given with [`Dep::named`], by cell, for reasons.
+    names: HashMap<u32, Arc<str>>,
+    /// Registration's dependency buffer.
+    scratch_deps: Vec<Dep>,
     /// Delivered waves, cleared, kept for reuse so an event allocates nothing.
     spare_waves: Vec<Wave>,
     /// Live cells with no dependents. They are kept so a unit registered again finds
@@ -269,6 +287,10 @@ impl<P> Graph<P> {
             watch_hook: None,
             watch_changes: Vec::new(),
             scratch_cells: Vec::new(),
+            scratch_edges: Vec::new(),
+            unsettled: Vec::new(),
+            names: HashMap::new(),
+            scratch_deps: Vec::new(),
             spare_waves: Vec::new(),
             empty_cells: 0,
             sweep_kept: 0,
@@ -320,7 +342,7 @@ impl<P> Graph<P> {
             whole: NO_CELL,
             filter: KeyFilter::default(),
             keyed: None,
-            memberships: 0,
+            watched_cells: 0,
             fires: 0,
             unstable: false,
             dead: false,
@@ -356,8 +378,13 @@ impl<P> Graph<P> {
     }
 
     /// Whether the object has at least one dependent unit.
+    ///
+    /// Asked from inside a handler, an object whose last dependents the current event
+    /// is invalidating still reports `true` until the event's fires are all delivered
+    /// (the [watch hook](Graph::set_watch_hook) is told then). It never reports `false`
+    /// while a unit depends on the object.
     pub fn is_watched(&self, object: ObjectId) -> Result<bool, Error> {
-        self.object(object).map(|r| r.memberships > 0)
+        self.object(object).map(|r| r.watched_cells > 0)
     }
 
     // ----- units ---------------------------------------------------------------------
@@ -429,7 +456,9 @@ impl<P> Graph<P> {
         self.register_inner(deps, payload, Some(ticket))
     }
 
-    fn check_dep(&self, dep: &Dep, ticket: Option<&Ticket>) -> Result<(), Error> {
+    /// Checks one dependency without changing anything (live, stable, unchanged since
+    /// the ticket) and returns its cell if it has one, else `NO_CELL`.
+    fn check_dep(&self, dep: &Dep, ticket: Option<&Ticket>) -> Result<u32, Error> {
         let rec = self.object(dep.object)?;
         if rec.unstable {
             return Err(Error::Unstable {
@@ -437,8 +466,9 @@ impl<P> Graph<P> {
                 aspect: Aspect::Whole,
             });
         }
-        if let Some(cell) = self.find_cell(rec, dep.aspect)
-            && self.cell(cell).unstable
+        let cell = self.find_cell(rec, dep.aspect);
+        if let Some(c) = cell
+            && self.cell(c).unstable
         {
             return Err(Error::Unstable {
                 object: dep.object,
@@ -450,35 +480,64 @@ impl<P> Graph<P> {
         {
             return Err(Error::StaleTicket { object: dep.object });
         }
-        Ok(())
+        Ok(cell.unwrap_or(NO_CELL))
     }
 
+    /// Registration in two passes. The first only reads: it checks every dependency and
+    /// finds the cells that exist, so a rejected unit changes nothing, and the lookups of
+    /// different dependencies (independent cache misses) overlap in the CPU. The second
+    /// creates the missing cells and links; it reuses what the first found, so each
+    /// existing cell is probed once.
     fn register_inner(
         &mut self,
         deps: impl IntoIterator<Item = Dep>,
         payload: P,
         ticket: Option<&Ticket>,
     ) -> Result<UnitId, Rejected<P>> {
-        let deps: Vec<Dep> = deps.into_iter().collect();
-        let check = || -> Result<(), Error> {
-            if deps.is_empty() {
+        let mut deps_buf = std::mem::take(&mut self.scratch_deps);
+        deps_buf.clear();
+        deps_buf.extend(deps);
+        let mut edges = std::mem::take(&mut self.scratch_edges);
+        edges.clear();
+        let check = |edges: &mut Vec<Edge>| -> Result<(), Error> {
+            if deps_buf.is_empty() {
                 return Err(Error::NoDependencies);
             }
             if ticket.is_some_and(|t| t.graph != self.uid) {
                 return Err(Error::ForeignTicket);
             }
-            if !self.has_room_for_cells(deps.len()) {
+            if !self.has_room_for_cells(deps_buf.len()) {
                 return Err(Error::Full);
             }
-            deps.iter().try_for_each(|d| self.check_dep(d, ticket))
+            for d in &deps_buf {
+                let cell = self.check_dep(d, ticket)?;
+                edges.push(Edge { cell, site: d.site });
+            }
+            Ok(())
         };
-        if let Err(error) = check() {
+        if let Err(error) = check(&mut edges) {
+            deps_buf.clear();
+            self.scratch_deps = deps_buf;
+            self.scratch_edges = edges;
             return Err(Rejected { error, payload });
         }
         // Everything is checked: from here on nothing fails.
+        for (e, d) in edges.iter_mut().zip(deps_buf.drain(..)) {
+            if e.cell == NO_CELL {
+                e.cell = self.cell_for(d.object, d.aspect);
+            }
+            if let Some(name) = d.name {
+                self.names.entry(e.cell).or_insert(name);
+            }
+        }
+        self.scratch_deps = deps_buf;
+        if !edges.is_sorted() {
+            edges.sort_unstable();
+        }
+        edges.dedup();
         let unit = self.units.insert(UnitRecord {
             payload: Some(payload),
-            edges: Box::new([]),
+            edges: Box::from(&edges[..]),
             pending: 0,
         });
         let idx = slot_index(unit);
@@ -486,15 +545,6 @@ impl<P> Graph<P> {
             self.unit_keys.resize(idx as usize + 1, UnitId::default());
         }
         self.unit_keys[idx as usize] = unit;
-        let mut edges: Vec<Edge> = deps
-            .into_iter()
-            .map(|d| Edge {
-                cell: self.cell_for(d.object, d.aspect, d.name),
-                site: d.site,
-            })
-            .collect();
-        edges.sort_unstable();
-        edges.dedup();
         let mut prev = NO_CELL;
         for e in &edges {
             if e.cell != prev {
@@ -503,9 +553,7 @@ impl<P> Graph<P> {
             }
         }
         self.live_edges += edges.len();
-        if let Some(rec) = self.units.get_mut(unit) {
-            rec.edges = edges.into_boxed_slice();
-        }
+        self.scratch_edges = edges;
         self.flush_watch_changes();
         Ok(unit)
     }
@@ -572,7 +620,7 @@ impl<P> Graph<P> {
     /// ```
     pub fn would_fire(&self, object: ObjectId, aspect: Aspect) -> Result<bool, Error> {
         let rec = self.object(object)?;
-        let has = |c: u32| matches!(self.cells.get(c as usize), Some(Some(cell)) if !cell.dependents.is_empty());
+        let has = |c: u32| self.has_live_dependents(c);
         if rec.whole != NO_CELL && has(rec.whole) {
             return Ok(true);
         }
@@ -594,9 +642,13 @@ impl<P> Graph<P> {
         self.hit_cells(rec, aspect, &mut hit);
         let mut units = Vec::new();
         for c in hit {
-            self.cell(c)
-                .dependents
-                .for_each(|u| units.push(self.unit_keys[u as usize]));
+            self.cell(c).dependents.for_each(|u| {
+                let id = self.unit_keys[u as usize];
+                // Inside a handler, a hit cell may still list units the wave has fired.
+                if self.units.get(id).is_some_and(|r| has_edge_to(&r.edges, c)) {
+                    units.push(id);
+                }
+            });
         }
         units.sort_unstable();
         units.dedup();
@@ -814,7 +866,7 @@ impl<P> Graph<P> {
         let mut hit = std::mem::take(&mut self.scratch_cells);
         hit.clear();
         self.hit_cells(rec, aspect, &mut hit);
-        hit.retain(|&c| !self.cell(c).dependents.is_empty());
+        hit.retain(|&c| self.has_live_dependents(c));
         if hit.is_empty() {
             self.counters.quiet_events += 1;
             self.scratch_cells = hit;
@@ -824,7 +876,7 @@ impl<P> Graph<P> {
             Aspect::Whole => None,
             _ => self
                 .find_cell(rec, aspect)
-                .and_then(|c| self.cell(c).name.clone()),
+                .and_then(|c| self.names.get(&c).cloned()),
         };
         let cause = Cause {
             object,
@@ -845,6 +897,9 @@ impl<P> Graph<P> {
         let ci = wave.causes.len() as u32;
         wave.causes.push(cause);
         wave.effective.push(false);
+        // Inside a handler, a cell the current wave hit may still list units it fired
+        // (until the wave is settled), and a new unit may have reused one's slot.
+        let exact = !self.unsettled.is_empty();
         for &c in &hit {
             wave.cell_causes.push((c, ci));
             let cell = self.cells[c as usize].as_ref();
@@ -853,7 +908,9 @@ impl<P> Graph<P> {
                 let keys = &self.unit_keys;
                 cell.dependents.for_each(|u| {
                     let id = keys[u as usize];
-                    if let Some(r) = units.get_mut(id) {
+                    if let Some(r) = units.get_mut(id)
+                        && (!exact || has_edge_to(&r.edges, c))
+                    {
                         r.pending += 1;
                         wave.units.push(id);
                     }
@@ -877,6 +934,15 @@ impl<P> Graph<P> {
         report: &mut Report,
     ) {
         wave.seal();
+        // Every unit in a hit cell is in this wave. The cells are settled in one pass
+        // each when the wave is done, instead of one removal per fired unit.
+        let mut prev = NO_CELL;
+        for &(c, _) in &wave.cell_causes {
+            if c != prev {
+                self.unsettled.push(c);
+                prev = c;
+            }
+        }
         let mut hits: Vec<Hit<'_>> = Vec::new();
         let mut hit_cells: Vec<u32> = Vec::new();
         let mut hit_causes: Vec<u32> = Vec::new();
@@ -965,12 +1031,50 @@ impl<P> Graph<P> {
             }
             self.apply(unit, payload, verdict, &hit_cells);
             if let Some(panic) = panic {
+                self.settle();
                 self.queue.push_front(std::mem::take(wave));
                 self.delivering = false;
                 self.flush_watch_changes();
                 panic::resume_unwind(panic);
             }
         }
+        self.settle();
+    }
+
+    /// Drops from every unsettled cell the units that no longer depend on it: dead
+    /// units, and units whose edges to it were patched away. Safe at any time, since it
+    /// only removes what unlinking would have removed. It runs when a wave is done (or
+    /// a handler panics), never in the middle: more of the wave's units may still be
+    /// fired. Until then, code that reads a hit cell from inside a handler checks each
+    /// entry (`has_live_dependents`, `record_hits`, `dependents`); a unit registered
+    /// into a reused slot that finds its slot already listed simply takes the entry
+    /// over, and the settle keeps it.
+    fn settle(&mut self) {
+        if self.unsettled.is_empty() {
+            return;
+        }
+        let mut cells = std::mem::take(&mut self.unsettled);
+        cells.sort_unstable();
+        cells.dedup();
+        for &c in &cells {
+            let (units, keys) = (&self.units, &self.unit_keys);
+            let Some(cell) = self.cells[c as usize].as_mut() else {
+                continue;
+            };
+            if cell.dependents.is_empty() {
+                continue;
+            }
+            cell.dependents.retain(|slot| {
+                units
+                    .get(keys[slot as usize])
+                    .is_some_and(|r| has_edge_to(&r.edges, c))
+            });
+            if cell.dependents.is_empty() {
+                self.cell_emptied(c);
+            }
+        }
+        cells.clear();
+        self.unsettled = cells;
     }
 
     fn apply(&mut self, unit: UnitId, payload: P, verdict: Verdict, hit_cells: &[u32]) {
@@ -979,7 +1083,8 @@ impl<P> Graph<P> {
             Verdict::Invalidate => {
                 self.counters.invalidated += 1;
                 if let Some(rec) = self.units.remove(unit) {
-                    self.unlink_all(idx, &rec.edges);
+                    // The hit cells are settled when the wave is done.
+                    self.unlink_all_except(idx, &rec.edges, hit_cells);
                 }
                 drop(payload);
             }
@@ -997,10 +1102,9 @@ impl<P> Graph<P> {
                     .filter(|e| hit_cells.binary_search(&e.cell).is_err())
                     .collect();
                 self.live_edges -= before - kept.len();
+                // The hit cells, the only ones losing this unit, are settled when the
+                // wave is done.
                 rec.edges = kept;
-                for &c in hit_cells {
-                    self.unlink(idx, c);
-                }
             }
             Verdict::Rearmed => {
                 self.counters.rearmed += 1;
@@ -1024,7 +1128,7 @@ impl<P> Graph<P> {
                 rec.unstable |= rec.fires >= threshold;
             }
         } else if self.has_room_for_cells(1) {
-            let c = self.cell_for(object, aspect, None);
+            let c = self.cell_for(object, aspect);
             if let Some(cell) = self.cells[c as usize].as_mut() {
                 cell.fires += 1;
                 cell.unstable |= cell.fires >= threshold;
@@ -1074,6 +1178,7 @@ impl<P> Graph<P> {
         bytes += self.unit_keys.capacity() * std::mem::size_of::<UnitId>();
         bytes += self.cells.capacity() * std::mem::size_of::<Option<Cell>>();
         bytes += self.free_cells.capacity() * 4;
+        bytes += self.names.allocation_size();
         bytes += self.live_edges * std::mem::size_of::<Edge>();
         let mut live_cells = 0;
         for cell in self.cells.iter().flatten() {
@@ -1116,6 +1221,28 @@ impl<P> Graph<P> {
         }
     }
 
+    /// Whether cell `c` has a dependent. Exact even inside a handler, where a cell the
+    /// wave hit may still list the units it fired until the wave is settled.
+    fn has_live_dependents(&self, c: u32) -> bool {
+        let Some(Some(cell)) = self.cells.get(c as usize) else {
+            return false;
+        };
+        if cell.dependents.is_empty() {
+            return false;
+        }
+        if self.unsettled.is_empty() {
+            return true;
+        }
+        let mut live = false;
+        cell.dependents.for_each(|u| {
+            live |= self
+                .units
+                .get(self.unit_keys[u as usize])
+                .is_some_and(|r| has_edge_to(&r.edges, c));
+        });
+        live
+    }
+
     fn has_room_for_cells(&self, n: usize) -> bool {
         self.free_cells.len() + (NO_CELL as usize - self.cells.len()) >= n
     }
@@ -1151,57 +1278,55 @@ impl<P> Graph<P> {
         false
     }
 
-    /// The cell for (`object`, `aspect`), created if absent. The object must be live and
-    /// there must be room for one more cell (both checked by the callers).
-    fn cell_for(&mut self, object: ObjectId, aspect: Aspect, name: Option<Arc<str>>) -> u32 {
+    /// The cell for (`object`, `aspect`), created if absent, with one hash probe. The
+    /// object must be live and there must be room for one more cell (both checked by
+    /// the callers).
+    fn cell_for(&mut self, object: ObjectId, aspect: Aspect) -> u32 {
         let Some(rec) = self.objects.get_mut(object) else {
             unreachable!("cell_for on a checked object")
         };
-        let existing = match aspect {
-            Aspect::Whole => (rec.whole != NO_CELL).then_some(rec.whole),
-            _ => rec
-                .keyed
-                .as_ref()
-                .and_then(|k| k.cells.get(&aspect).copied()),
-        };
-        if let Some(c) = existing {
-            if let (Some(n), Some(cell)) = (name, self.cells[c as usize].as_mut()) {
-                cell.name.get_or_insert(n);
-            }
-            return c;
-        }
-        let cell = Cell {
-            dependents: UnitSet::default(),
-            object,
-            aspect,
-            name,
-            fires: 0,
-            unstable: false,
-        };
-        let c = match self.free_cells.pop() {
-            Some(c) => {
-                self.cells[c as usize] = Some(cell);
-                c
-            }
-            None => {
-                self.cells.push(Some(cell));
-                (self.cells.len() - 1) as u32
+        let (cells, free_cells) = (&mut self.cells, &mut self.free_cells);
+        let mut create = || {
+            let cell = Cell {
+                dependents: UnitSet::default(),
+                object,
+                aspect,
+                fires: 0,
+                unstable: false,
+            };
+            match free_cells.pop() {
+                Some(c) => {
+                    cells[c as usize] = Some(cell);
+                    c
+                }
+                None => {
+                    cells.push(Some(cell));
+                    (cells.len() - 1) as u32
+                }
             }
         };
-        self.empty_cells += 1;
-        match aspect {
-            Aspect::Whole => rec.whole = c,
+        let c = match aspect {
+            Aspect::Whole if rec.whole != NO_CELL => return rec.whole,
+            Aspect::Whole => {
+                rec.whole = create();
+                rec.whole
+            }
             _ => {
                 let k = rec.keyed.get_or_insert_with(Default::default);
-                k.cells.insert(aspect, c);
+                let c = match k.cells.entry(aspect) {
+                    hashbrown::hash_map::Entry::Occupied(e) => return *e.get(),
+                    hashbrown::hash_map::Entry::Vacant(e) => *e.insert(create()),
+                };
                 if let Aspect::Key(h) = aspect {
                     k.keys += 1;
                     if rec.filter.insert(h) {
                         k.rebuild_filter(&mut rec.filter);
                     }
                 }
+                c
             }
-        }
+        };
+        self.empty_cells += 1;
         c
     }
 
@@ -1240,6 +1365,9 @@ impl<P> Graph<P> {
             }
         }
         self.cells[c as usize] = None;
+        if !self.names.is_empty() {
+            self.names.remove(&c);
+        }
         self.free_cells.push(c);
         self.empty_cells -= 1;
         if dead {
@@ -1257,21 +1385,21 @@ impl<P> Graph<P> {
         }
     }
 
+    /// Adds unit slot `idx` to cell `c`. The object record is touched only when the
+    /// cell gains its first dependent.
     fn link(&mut self, idx: u32, c: u32) {
         let Some(cell) = self.cells[c as usize].as_mut() else {
             return;
         };
         let was_empty = cell.dependents.is_empty();
-        if !cell.dependents.insert(idx) {
+        if !cell.dependents.insert(idx) || !was_empty {
             return;
         }
-        if was_empty {
-            self.empty_cells -= 1;
-        }
+        self.empty_cells -= 1;
         let object = cell.object;
         if let Some(rec) = self.objects.get_mut(object) {
-            rec.memberships += 1;
-            if rec.memberships == 1 {
+            rec.watched_cells += 1;
+            if rec.watched_cells == 1 {
                 self.watch_changes.push(WatchChange {
                     object,
                     kind: rec.kind,
@@ -1282,20 +1410,30 @@ impl<P> Graph<P> {
         }
     }
 
+    /// Removes unit slot `idx` from cell `c`. The object record is touched only when the
+    /// cell loses its last dependent.
     fn unlink(&mut self, idx: u32, c: u32) {
         let Some(cell) = self.cells[c as usize].as_mut() else {
             return;
         };
-        if !cell.dependents.remove(idx) {
+        if !cell.dependents.remove(idx) || !cell.dependents.is_empty() {
             return;
         }
-        let now_empty = cell.dependents.is_empty();
+        self.cell_emptied(c);
+    }
+
+    /// Bookkeeping for cell `c`, which just lost its last dependent.
+    fn cell_emptied(&mut self, c: u32) {
+        let Some(cell) = self.cells[c as usize].as_ref() else {
+            return;
+        };
+        self.empty_cells += 1;
         let object = cell.object;
         let mut dead = true;
         if let Some(rec) = self.objects.get_mut(object) {
             dead = rec.dead;
-            rec.memberships -= 1;
-            if rec.memberships == 0 && !rec.dead {
+            rec.watched_cells -= 1;
+            if rec.watched_cells == 0 && !rec.dead {
                 self.watch_changes.push(WatchChange {
                     object,
                     kind: rec.kind,
@@ -1304,14 +1442,11 @@ impl<P> Graph<P> {
                 });
             }
         }
-        if now_empty {
-            self.empty_cells += 1;
-            if dead {
-                // A dead object's cells go as soon as they drain.
-                self.maybe_free_cell(c);
-            } else {
-                self.maybe_sweep();
-            }
+        if dead {
+            // A dead object's cells go as soon as they drain.
+            self.maybe_free_cell(c);
+        } else {
+            self.maybe_sweep();
         }
     }
 
@@ -1331,12 +1466,20 @@ impl<P> Graph<P> {
     }
 
     fn unlink_all(&mut self, idx: u32, edges: &[Edge]) {
+        self.unlink_all_except(idx, edges, &[]);
+    }
+
+    /// Unlinks every edge except those to the cells in `skip` (sorted), which are
+    /// unsettled and drop the unit when settled.
+    fn unlink_all_except(&mut self, idx: u32, edges: &[Edge], skip: &[u32]) {
         self.live_edges -= edges.len();
         let mut prev = NO_CELL;
         for e in edges {
             if e.cell != prev {
-                self.unlink(idx, e.cell);
                 prev = e.cell;
+                if skip.binary_search(&e.cell).is_err() {
+                    self.unlink(idx, e.cell);
+                }
             }
         }
     }
@@ -1352,5 +1495,27 @@ impl<P> Graph<P> {
         }
         changes.clear();
         self.watch_changes = changes;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Option<Cell>>(), 64);
+        assert_eq!(std::mem::align_of::<Option<Cell>>(), 64);
+    }
+
+    #[test]
+    fn names_go_with_their_cells() {
+        let mut g: Graph<()> = Graph::new();
+        let d = g.track(Kind::Dict, 1);
+        let u = g.register([Dep::key(d, 7).named("len")], ()).unwrap();
+        assert_eq!(g.names.len(), 1);
+        g.unregister(u).unwrap();
+        g.destroy(d, &mut |_, _| Verdict::Invalidate).unwrap();
+        assert!(g.names.is_empty(), "a freed cell leaves no name behind");
     }
 }

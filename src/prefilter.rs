@@ -34,7 +34,7 @@ pub fn mix(mut h: u64) -> u64 {
 #[derive(Clone, Debug)]
 pub struct KeyFilter {
     words: Box<[u64]>,
-    /// Keys inserted since the last rebuild, including ones since removed.
+    /// Keys that set new bits since the last rebuild, including ones since removed.
     inserted: usize,
 }
 
@@ -73,6 +73,10 @@ impl KeyFilter {
             self.words = Box::new([0]);
         }
         let (word, bits) = probe(hash, self.words.len() - 1);
+        if self.words[word] & bits == bits {
+            // Already present (or a collision): the filter is no fuller than before.
+            return false;
+        }
         self.words[word] |= bits;
         self.inserted += 1;
         self.inserted > self.words.len()

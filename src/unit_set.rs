@@ -113,12 +113,7 @@ impl UnitSet {
                 Ok(at) => {
                     v.remove(at);
                     if v.len() <= INLINE / 2 {
-                        let mut items = [0; INLINE];
-                        items[..v.len()].copy_from_slice(v);
-                        *self = UnitSet::Inline {
-                            len: v.len() as u8,
-                            items,
-                        };
+                        *self = Self::inline_from(v);
                     }
                     true
                 }
@@ -131,6 +126,53 @@ impl UnitSet {
                 }
                 removed
             }
+        }
+    }
+
+    /// Keeps only the units for which `keep` is true, in one pass; returns how many
+    /// were removed. Used to drop every invalidated unit of a cell at once, where one
+    /// `remove` per unit would shift the rest of the set each time.
+    pub fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) -> usize {
+        let before = self.len();
+        match self {
+            UnitSet::Inline { len, items } => {
+                let mut n = 0;
+                for i in 0..*len as usize {
+                    if keep(items[i]) {
+                        items[n] = items[i];
+                        n += 1;
+                    }
+                }
+                *len = n as u8;
+            }
+            UnitSet::Small(v) => {
+                v.retain(|&u| keep(u));
+                if v.len() <= INLINE / 2 {
+                    *self = Self::inline_from(v);
+                }
+            }
+            UnitSet::Large(b) => {
+                let kept: Vec<u32> = b.iter().filter(|&u| keep(u)).collect();
+                *self = if kept.len() <= INLINE / 2 {
+                    Self::inline_from(&kept)
+                } else if kept.len() < DEMOTE_AT {
+                    UnitSet::Small(kept)
+                } else {
+                    let bitmap = RoaringBitmap::from_sorted_iter(kept)
+                        .expect("a roaring bitmap iterates sorted and deduplicated");
+                    UnitSet::Large(Box::new(bitmap))
+                };
+            }
+        }
+        before - self.len()
+    }
+
+    fn inline_from(units: &[u32]) -> Self {
+        let mut items = [0; INLINE];
+        items[..units.len()].copy_from_slice(units);
+        UnitSet::Inline {
+            len: units.len() as u8,
+            items,
         }
     }
 
@@ -189,14 +231,20 @@ mod tests {
     proptest! {
         /// Differential test against `BTreeSet`, with sizes that cross both thresholds.
         #[test]
-        fn matches_btreeset(ops in prop::collection::vec((any::<bool>(), 0u32..3000), 0..6000)) {
+        fn matches_btreeset(ops in prop::collection::vec((0u8..100, 0u32..3000), 0..6000)) {
             let mut set = UnitSet::default();
             let mut model = BTreeSet::new();
-            for (insert, unit) in ops {
-                if insert {
+            for (op, unit) in ops {
+                if op < 55 {
                     prop_assert_eq!(set.insert(unit), model.insert(unit));
-                } else {
+                } else if op < 99 {
                     prop_assert_eq!(set.remove(unit), model.remove(&unit));
+                } else {
+                    // Keep the units in a residue class: removes about (m-1)/m of them.
+                    let m = 1 + unit % 7;
+                    let before = model.len();
+                    model.retain(|u| u % m == 0);
+                    prop_assert_eq!(set.retain(|u| u % m == 0), before - model.len());
                 }
                 prop_assert_eq!(set.len(), model.len());
             }

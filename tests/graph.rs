@@ -579,3 +579,115 @@ fn storm_policy_disabled_with_zero_threshold_and_whole_object_storms() {
     g.reset_stability(d, Aspect::Whole).unwrap();
     g.register([Dep::key(d, 5)], ()).unwrap();
 }
+
+// ----- the end-of-wave settle ------------------------------------------------------
+//
+// A wave does not remove its fired units from the cells it hit one by one; it drops
+// them all when it is done. These tests pin what a handler sees in between.
+
+fn slot(u: UnitId) -> u32 {
+    use slotmap::Key;
+    u.data().as_ffi() as u32
+}
+
+#[test]
+fn a_slot_reused_inside_a_wave_is_not_hit_through_the_cell_that_listed_it() {
+    let mut g: Graph<&str> = Graph::new();
+    let d = g.track(Kind::Dict, 1);
+    let other = g.track(Kind::Dict, 2);
+    let first = g.register([Dep::key(d, 1)], "first").unwrap();
+    let second = g.register([Dep::key(d, 1)], "second").unwrap();
+    let mut newcomer = None;
+    let mut chained_fires = 0;
+    g.notify(d, Aspect::Key(1), "m", &mut |g: &mut Graph<&str>, fire| {
+        if *fire.payload == "second" {
+            // `first` is dead by now; its slot is free and the hit cell still lists it.
+            let v = g.register([Dep::key(other, 9)], "newcomer").unwrap();
+            assert_eq!(slot(v), slot(first), "the test needs the slot reused");
+            assert_eq!(g.dependents(d, Aspect::Key(1)).unwrap(), [second]);
+            g.notify_deferred(d, Aspect::Key(1), "again").unwrap();
+            assert!(g.is_valid(v), "no fire was queued for the newcomer");
+            newcomer = Some(v);
+        } else if *fire.payload == "newcomer" {
+            chained_fires += 1;
+        }
+        Verdict::Invalidate
+    })
+    .unwrap();
+    let v = newcomer.expect("second fired");
+    assert_eq!(chained_fires, 0, "the newcomer does not depend on (d, 1)");
+    assert!(g.is_valid(v));
+    assert_eq!(g.dependents(d, Aspect::Key(1)).unwrap(), []);
+    assert!(!g.would_fire(d, Aspect::Key(1)).unwrap());
+    assert!(!g.is_watched(d).unwrap());
+    let r = g
+        .notify(other, Aspect::Key(9), "m", &mut invalidate)
+        .unwrap();
+    assert_eq!(r.fired, 1, "the newcomer still fires on its own dependency");
+}
+
+#[test]
+fn units_recompiled_onto_the_hit_cell_inside_the_wave_survive_it() {
+    let mut g: Graph<u32> = Graph::new();
+    let d = g.track(Kind::Dict, 1);
+    for i in 0..300u32 {
+        // Past the roaring threshold, so the settle crosses representations.
+        g.register([Dep::key(d, 1), Dep::key(d, 1000 + u64::from(i))], i)
+            .unwrap();
+    }
+    let mut recompiled = Vec::new();
+    let r = g
+        .notify(d, Aspect::Key(1), "m", &mut |g: &mut Graph<u32>, fire| {
+            if *fire.payload < 1000 {
+                let p = *fire.payload + 1000;
+                recompiled.push(g.register([Dep::key(d, 1)], p).unwrap());
+            }
+            Verdict::Invalidate
+        })
+        .unwrap();
+    assert_eq!(r.fired, 300, "each old unit once; the recompiled ones wait");
+    recompiled.sort();
+    assert_eq!(g.dependents(d, Aspect::Key(1)).unwrap(), recompiled);
+    assert!(recompiled.iter().all(|&u| g.is_valid(u)));
+    assert_eq!(g.stats().live_units, 300);
+    let r = g.notify(d, Aspect::Key(1), "m", &mut invalidate).unwrap();
+    assert_eq!(r.fired, 300);
+    assert!(!g.is_watched(d).unwrap());
+    assert_eq!(g.stats().live_edges, 0);
+}
+
+#[test]
+fn queries_inside_a_handler_see_only_units_still_depending() {
+    let mut g: Graph<u32> = Graph::new();
+    let d = g.track(Kind::Dict, 1);
+    let units: Vec<UnitId> = (0..3)
+        .map(|i| g.register([Dep::key(d, 1)], i).unwrap())
+        .collect();
+    let mut seen = Vec::new();
+    g.notify(d, Aspect::Key(1), "m", &mut |g: &mut Graph<u32>, fire| {
+        seen.push((
+            g.dependents(d, Aspect::Key(1)).unwrap(),
+            g.would_fire(d, Aspect::Key(1)).unwrap(),
+            g.is_watched(d).unwrap(),
+        ));
+        // The first unit is patched (its edge goes), the others invalidated.
+        if *fire.payload == 0 {
+            Verdict::Patched
+        } else {
+            Verdict::Invalidate
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        [
+            (units.clone(), true, true),
+            (units[1..].to_vec(), true, true),
+            (units[2..].to_vec(), true, true),
+        ]
+    );
+    assert!(!g.would_fire(d, Aspect::Key(1)).unwrap());
+    assert!(!g.is_watched(d).unwrap());
+    assert!(g.is_valid(units[0]), "patched, still live");
+    assert_eq!(g.dependencies(units[0]).unwrap(), []);
+}
