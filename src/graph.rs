@@ -85,6 +85,9 @@ pub struct WatchChange {
 
 const NO_CELL: u32 = u32::MAX;
 
+/// Initial capacity of the event path's buffers (about 2 KiB in all).
+const BUFFER: usize = 16;
+
 struct ObjectRecord {
     kind: Kind,
     handle: u64,
@@ -169,6 +172,17 @@ struct Wave {
 }
 
 impl Wave {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            causes: Vec::with_capacity(n),
+            effective: Vec::with_capacity(n),
+            cell_causes: Vec::with_capacity(n),
+            units: Vec::with_capacity(n),
+            cursor: 0,
+            sealed: false,
+        }
+    }
+
     /// Empties the wave, keeping its buffers.
     fn clear(&mut self) {
         self.causes.clear();
@@ -292,22 +306,24 @@ impl<P> Graph<P> {
             units: Arena::new(config.max_slot_reuse),
             unit_keys: Vec::new(),
             live_edges: 0,
-            queue: VecDeque::new(),
+            // The event path's buffers are allocated here, small, so that the first
+            // invalidation in a VM's life does not pay for first-time allocations.
+            queue: VecDeque::with_capacity(4),
             batch: None,
             batch_depth: 0,
             delivering: false,
             firing: None,
             watch_hook: None,
             watch_changes: Vec::new(),
-            scratch_cells: Vec::new(),
-            scratch_edges: Vec::new(),
-            unsettled: Vec::new(),
+            scratch_cells: Vec::with_capacity(BUFFER),
+            scratch_edges: Vec::with_capacity(BUFFER),
+            unsettled: Vec::with_capacity(BUFFER),
             names: HashMap::new(),
-            scratch_deps: Vec::new(),
-            spare_waves: Vec::new(),
-            spare_hits: Vec::new(),
-            spare_hit_cells: Vec::new(),
-            spare_hit_causes: Vec::new(),
+            scratch_deps: Vec::with_capacity(BUFFER),
+            spare_waves: vec![Wave::with_capacity(BUFFER)],
+            spare_hits: Vec::with_capacity(BUFFER),
+            spare_hit_cells: Vec::with_capacity(BUFFER),
+            spare_hit_causes: Vec::with_capacity(BUFFER),
             empty_cells: 0,
             sweep_kept: 0,
             counters: Counters::default(),
