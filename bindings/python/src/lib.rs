@@ -212,8 +212,12 @@ static PREFILTER_SKIPS: AtomicU64 = AtomicU64::new(0);
 /// The key used for whole-dict dependencies in the filter.
 const WHOLE_KEY: u64 = 0x9e37_79b9_7f4a_7c15;
 
+/// One multiply: a str key's hash is already SipHash output, and the dict's address
+/// is spread by a Fibonacci multiply whose high half (where every address bit has
+/// reached) is rotated down to the word index.
+#[inline(always)]
 fn filter_slot(dict: u64, key: u64) -> (usize, u64) {
-    let h = depwatch::prefilter::mix(dict ^ key.rotate_left(29));
+    let h = key ^ dict.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(32);
     let word = (h as usize) & (FILTER_WORDS - 1);
     (word, (1u64 << (h >> 58)) | (1u64 << ((h >> 52) & 63)))
 }
@@ -532,12 +536,19 @@ unsafe fn preserving_exception(body: impl FnOnce()) {
 ///
 /// # Safety
 /// The GIL must be held and `key` must be NULL or a valid object.
+#[inline(always)]
 unsafe fn str_hash(key: *mut pyffi::PyObject) -> Option<u64> {
-    // SAFETY: `key` is valid (caller's contract); `str.__hash__` of an exact str is the
-    // cached C hash, so no Python code runs.
+    // SAFETY: `key` is valid (caller's contract). An exact str is a PyASCIIObject at
+    // least, whose `hash` field caches the hash (-1 until computed; a key stored in a
+    // dict always has it). Otherwise `str.__hash__` of an exact str is the C hash, so
+    // no Python code runs.
     unsafe {
         if key.is_null() || pyffi::PyUnicode_CheckExact(key) == 0 {
             return None;
+        }
+        let cached = (*key.cast::<pyffi::PyASCIIObject>()).hash;
+        if cached != -1 {
+            return Some(cached as u64);
         }
         let h = pyffi::PyObject_Hash(key);
         if h == -1 {
@@ -555,17 +566,39 @@ unsafe extern "C" fn dict_callback(
     new_value: *mut pyffi::PyObject,
 ) -> c_int {
     // The fast path: a key event on an exact-str key no dependency ever named.
-    if (0..=2).contains(&event) && LIVE_TICKETS.load(Ordering::Acquire) == 0 {
+    if (0..=2).contains(&event) && LIVE_TICKETS.load(Ordering::Relaxed) == 0 {
         // SAFETY: called by CPython with the GIL held and valid pointers; hashing an
         // exact str runs no Python code and cannot raise, so no exception is touched.
         if let Some(hash) = unsafe { str_hash(key) } {
             let handle = dict as u64;
             if !filter_may_contain(handle, hash) && !filter_may_contain(handle, WHOLE_KEY) {
-                PREFILTER_SKIPS.fetch_add(1, Ordering::Relaxed);
+                // Callbacks run under the GIL, one at a time: a plain load and store
+                // (no locked read-modify-write) is enough for a statistic.
+                PREFILTER_SKIPS.store(
+                    PREFILTER_SKIPS.load(Ordering::Relaxed) + 1,
+                    Ordering::Relaxed,
+                );
                 return 0;
             }
         }
     }
+    // SAFETY: as for this function.
+    unsafe { dict_event(event, dict, key, new_value) }
+}
+
+/// The body of [`dict_callback`] past the prefilter, out of line so the prefilter's
+/// path saves and restores no registers it does not use.
+///
+/// # Safety
+/// As for `PyDict_WatchCallback`: the GIL is held and the pointers are valid (key and
+/// new_value may be NULL).
+#[inline(never)]
+unsafe fn dict_event(
+    event: c_int,
+    dict: *mut pyffi::PyObject,
+    key: *mut pyffi::PyObject,
+    new_value: *mut pyffi::PyObject,
+) -> c_int {
     // SAFETY: CPython calls this with the GIL held and valid pointers (key and
     // new_value may be NULL), per `PyDict_WatchCallback`.
     unsafe {
@@ -986,11 +1019,53 @@ impl Registry {
     }
 }
 
+// ----- the benchmark floor ---------------------------------------------------------------
+
+/// A dict watcher that returns at once: what CPython charges to call any watcher.
+unsafe extern "C" fn noop_dict_callback(
+    _event: c_int,
+    _dict: *mut pyffi::PyObject,
+    _key: *mut pyffi::PyObject,
+    _new_value: *mut pyffi::PyObject,
+) -> c_int {
+    0
+}
+
+/// The watcher id of `noop_dict_callback`, once added (-1 before).
+static NOOP_WATCHER: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// For benchmarks only: watches `d` with a dict watcher that does nothing, so a
+/// benchmark can time CPython's own cost of calling a watcher side by side with
+/// depwatch's. Uses one of CPython's 8 dict-watcher slots for the life of the process.
+#[pyfunction]
+fn _noop_watch(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<()> {
+    let _ = py;
+    let mut id = NOOP_WATCHER.load(Ordering::Relaxed);
+    if id < 0 {
+        // SAFETY: the GIL is held (we have a `Python` token) and the callback is a
+        // `'static` function with the signature the header declares.
+        id = unsafe { ffi::PyDict_AddWatcher(noop_dict_callback) };
+        if id < 0 {
+            return Err(PyErr::take(py)
+                .unwrap_or_else(|| PyRuntimeError::new_err("could not add a dict watcher")));
+        }
+        NOOP_WATCHER.store(id, Ordering::Relaxed);
+    }
+    // SAFETY: the GIL is held and `d` is a live dict for the duration of the call.
+    if unsafe { ffi::PyDict_Watch(id, d.as_ptr()) } < 0 {
+        return Err(
+            PyErr::take(py).unwrap_or_else(|| PyRuntimeError::new_err("PyDict_Watch failed"))
+        );
+    }
+    Ok(())
+}
+
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Registry>()?;
+    m.add_function(wrap_pyfunction!(_noop_watch, m)?)?;
     m.add_class::<Unit>()?;
     m.add_class::<Ticket>()?;
     m.add("DepwatchError", py.get_type::<DepwatchError>())?;

@@ -407,3 +407,14 @@ def test_whole_dict_dependency_disables_the_skip(registry):
     u = registry.unit([d])
     d["anything"] = 1
     assert not u.valid and u.reasons == ["dict.ADDED"]
+
+
+def test_another_watcher_on_the_same_dict_changes_nothing(registry):
+    # The benchmark's floor watcher (a no-op) shares the dict with depwatch's own.
+    d = {"k": 0, "dep": 0}
+    depwatch._native._noop_watch(d)
+    u = registry.unit([(d, "dep")])
+    d["k"] = 1
+    assert u.valid
+    d["dep"] = 1
+    assert not u.valid and u.reasons == ["dict.MODIFIED dep"]
