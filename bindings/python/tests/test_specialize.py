@@ -2,6 +2,7 @@
 after every kind of mutation."""
 
 import builtins
+import sys
 
 import depwatch
 
@@ -81,3 +82,116 @@ def test_methods():
     assert K().times(4) == 8
     builtins_len = builtins.len
     assert builtins_len("ab") == 2
+
+
+# ----- the bytecode rewrite: offsets move, so jumps and tables are rebuilt ------------
+
+FLOW = '''
+import sys
+LIMIT = 7
+OFFSET = 100
+class Boom(Exception):
+    pass
+def flow(n, *, extra=1):
+    total = 0
+    for i in range(n):
+        if i == LIMIT:
+            break
+        if i % 2:
+            continue
+        total += i + OFFSET
+    while total > OFFSET * 10:
+        total -= OFFSET
+    try:
+        if n == 3:
+            raise Boom(n)
+        total += len(str(n))
+    except Boom as e:
+        total += OFFSET * 2 + e.args[0]
+    finally:
+        total += extra
+    with open(sys.argv[0] if False else __file__ if False else "/dev/null") as fh:
+        total += len(fh.read()) + OFFSET
+    squares = [x * x + OFFSET for x in range(n) if x != LIMIT]
+    pairs = {k: LIMIT for k in range(n)}
+    gen = sum(y + OFFSET for y in range(n))
+    return total, squares, len(pairs), gen
+def outer(n):
+    k = n + OFFSET
+    def inner(m=LIMIT):
+        return k + m + OFFSET
+    return inner()
+def gen(n):
+    for i in range(n):
+        yield i + OFFSET
+        if i > LIMIT:
+            return
+def raises(n):
+    x = n + OFFSET
+    y = LIMIT
+    return x / (y - LIMIT)
+'''
+
+
+def flow_ns():
+    ns = {"__file__": "flow"}
+    exec(compile(FLOW, "flow.py", "exec"), ns)
+    return ns
+
+
+def test_folded_copy_matches_through_loops_try_with_comprehensions_and_closures():
+    from depwatch._specialize import fold_globals
+    import dis
+
+    ns = flow_ns()
+    for name, calls in [
+        ("flow", [(n,) for n in range(12)]),
+        ("outer", [(n,) for n in range(5)]),
+        ("gen", [(n,) for n in range(12)]),
+    ]:
+        plain = ns[name]
+        copy, deps = fold_globals(plain)
+        assert deps, name
+        for args in calls:
+            want, got = plain(*args), copy(*args)
+            if name == "gen":
+                want, got = list(want), list(got)
+            assert got == want, (name, args)
+        # Exactly the original's instructions, each global load now a constant load
+        # (and its NULL push), with nothing added to fill the old cache slots.
+        want = []
+        for ins in dis.get_instructions(plain):
+            if ins.opname != "LOAD_GLOBAL":
+                want.append(ins.opname)
+            elif ins.arg & 1:
+                null_first = sys.version_info < (3, 13)
+                want += ["PUSH_NULL", "LOAD_CONST"] if null_first else ["LOAD_CONST", "PUSH_NULL"]
+            else:
+                want.append("LOAD_CONST")
+        assert [i.opname for i in dis.get_instructions(copy)] == want, name
+        assert len(copy.__code__.co_code) < len(plain.__code__.co_code), name
+    # Keyword defaults survive.
+    copy, _ = fold_globals(ns["flow"])
+    assert copy(4, extra=50) == ns["flow"](4, extra=50)
+
+
+def test_folded_copy_keeps_line_numbers_and_exception_handlers():
+    import traceback
+
+    from depwatch._specialize import fold_globals
+
+    ns = flow_ns()
+    plain = ns["raises"]
+    copy, _ = fold_globals(plain)
+    where = []
+    for fn in (plain, copy):
+        try:
+            fn(1)
+        except ZeroDivisionError as e:
+            frame = traceback.extract_tb(e.__traceback__)[-1]
+            where.append((frame.name, frame.lineno, frame.colno, frame.end_colno))
+        else:
+            raise AssertionError("no exception")
+    assert where[0] == where[1]
+    assert where[0][1] == plain.__code__.co_firstlineno + 3
+    assert list(copy.__code__.co_lines())[-1][2] == list(plain.__code__.co_lines())[-1][2]
