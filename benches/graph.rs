@@ -4,6 +4,8 @@
 //!   whole-object on an unwatched object, and keyed on a watched dict's unwatched key.
 //! * `invalidate/k`: k units with 8 dependencies each share one key; one event
 //!   invalidates all k, cleanup included (≤ 40 ns per unit).
+//! * `invalidate_warm/k`: the same in one long-lived graph, re-registered between
+//!   timed events, so memory is as warm as in a running VM.
 //! * `patch/k`: the same, answered `Patched`: only the fired edges go.
 //! * `register/d`: registering a unit with d dependencies, alone (≤ 25 ns per edge);
 //!   the units are unregistered after each timed batch, untimed.
@@ -155,6 +157,44 @@ fn register(c: &mut Criterion) {
     group.finish();
 }
 
+/// `invalidate/k` in a long-lived graph: k units (8 deps each) are registered on the
+/// hot key, untimed, then one timed event invalidates them, over and over on the same
+/// graph. Its memory is as warm as the workload keeps it, unlike `invalidate/k`.
+fn invalidate_warm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("invalidate_warm");
+    for k in [1usize, 10, 100, 1000] {
+        let (mut g, objs) = populated(10_000, 1000, 64);
+        let hot = g.track(Kind::Dict, 0);
+        let mut round = 0usize;
+        group.throughput(Throughput::Elements(k as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(k), &k, |b, &k| {
+            b.iter_custom(|iters| {
+                let mut spent = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    round += 1;
+                    for u in 0..k {
+                        let mut deps = vec![Dep::key(hot, 7)];
+                        deps.extend((1..8).map(|s| {
+                            Dep::key(objs[(u * 7 + s + round) % 1000], s as u64).at(s as u32)
+                        }));
+                        g.register(deps, u as u64).unwrap();
+                    }
+                    let start = std::time::Instant::now();
+                    let r = g
+                        .notify(hot, Aspect::Key(7), "m", &mut |_, _| Verdict::Invalidate)
+                        .unwrap();
+                    spent += start.elapsed();
+                    assert_eq!(r.fired, k);
+                    // The same key fires every round: keep the storm policy out of it.
+                    g.reset_stability(hot, Aspect::Key(7)).unwrap();
+                }
+                spent
+            })
+        });
+    }
+    group.finish();
+}
+
 /// Registration alone (the target's figure): registrations are timed in rounds of up to
 /// 1024, each round's units unregistered afterwards, untimed.
 fn register_only(c: &mut Criterion) {
@@ -200,6 +240,7 @@ criterion_group!(
     benches,
     quiet,
     invalidate,
+    invalidate_warm,
     patch,
     register,
     register_only
