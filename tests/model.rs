@@ -60,6 +60,9 @@ enum Op {
     NotifyPanicking(usize, usize),
     /// The handler of the first fire raises a second event (reentrantly).
     NotifyChained(usize, usize, usize, usize),
+    /// Every handler registers a replacement unit from inside the wave (a VM
+    /// recompiling), often into a slot the wave just freed and onto a cell it hit.
+    NotifyRecompiling(usize, usize, Vec<(usize, usize, Site)>),
     Batch(Vec<(bool, usize, usize)>),
     ResetStability(usize, usize),
 }
@@ -82,6 +85,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (obj.clone(), aspect.clone()).prop_map(|(o, a)| Op::NotifyPanicking(o, a)),
         1 => (obj.clone(), aspect.clone(), obj.clone(), aspect.clone())
             .prop_map(|(o, a, p, b)| Op::NotifyChained(o, a, p, b)),
+        2 => (
+            obj.clone(),
+            aspect.clone(),
+            prop::collection::vec((obj.clone(), aspect.clone(), 0u32..3), 1..4),
+        )
+            .prop_map(|(o, a, deps)| Op::NotifyRecompiling(o, a, deps)),
         1 => prop::collection::vec((prop::bool::weighted(0.1), obj.clone(), aspect.clone()), 0..6)
             .prop_map(Op::Batch),
         1 => (obj, aspect).prop_map(|(o, a)| Op::ResetStability(o, a)),
@@ -407,6 +416,64 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                         let want = m.deliver(&[c], false);
                         prop_assert_eq!(report.fired, want.len());
                         prop_assert_eq!(sorted(fires), want);
+                    }
+                    Err(e) => prop_assert_eq!(got, Err(e)),
+                }
+            }
+            Op::NotifyRecompiling(o, a, deps) => {
+                let Some(o) = pick(&m, o) else { continue };
+                let a = ASPECTS[a];
+                // The replacement depends on the event's own key first, then the rest.
+                let mut deps: Vec<(ObjectId, Aspect, Site)> = deps
+                    .into_iter()
+                    .map(|(p, b, s)| (pick(&m, p).unwrap(), ASPECTS[b], s))
+                    .collect();
+                deps[0].0 = o;
+                deps[0].1 = a;
+                let mut fires = Vec::new();
+                let mut registered: Vec<UnitId> = Vec::new();
+                let mut refused: Vec<Error> = Vec::new();
+                let got = g.notify(
+                    o,
+                    a,
+                    label_of(a),
+                    &mut |g: &mut Graph<Policy>, fire: Fire<'_, Policy>| {
+                        record_fire(&mut fires, &fire);
+                        let list = deps.iter().map(|&(p, b, s)| Dep::new(p, b).at(s));
+                        match g.register(list, Policy::Invalidate) {
+                            Ok(id) => registered.push(id),
+                            Err(r) => refused.push(r.error),
+                        }
+                        fire.payload.verdict()
+                    },
+                );
+                match m.record(o, a, false) {
+                    Ok(c) => {
+                        got.expect("notify on a live object");
+                        let want = m.deliver(&[c], false);
+                        prop_assert_eq!(sorted(fires.clone()), want);
+                        prop_assert_eq!(registered.len() + refused.len(), fires.len());
+                        // A dead object refuses; otherwise only the storm policy, which
+                        // moves during the wave, may.
+                        for e in &refused {
+                            let dead = |x: &ObjectId| m.obj(*x).is_some_and(|mo| !mo.alive);
+                            prop_assert!(
+                                matches!(e, Error::Unstable { .. })
+                                    || matches!(e, Error::StaleObject(x) if dead(x)),
+                                "refused: {e:?}"
+                            );
+                        }
+                        // Replacements joined after the wave's snapshot: none fired.
+                        for id in registered {
+                            prop_assert!(seen_units.insert(id), "unit ID {id:?} handed out twice");
+                            prop_assert!(g.is_valid(id));
+                            m.units.push(MUnit {
+                                id,
+                                deps: deps.iter().copied().collect(),
+                                policy: Policy::Invalidate,
+                                alive: true,
+                            });
+                        }
                     }
                     Err(e) => prop_assert_eq!(got, Err(e)),
                 }
