@@ -12,7 +12,9 @@
 //!   (4 bytes), so one edge costs about 12 bytes forward and reverse.
 //! * An **event** snapshots the units it hits into a *wave* (the causes, the hit cells,
 //!   and the hit units by full generational ID). Delivery walks the wave outside any
-//!   borrow of the graph, so a handler gets `&mut Graph` and may call back in.
+//!   borrow of the graph, so a handler gets `&mut Graph` and may call back in. A fired
+//!   unit is unlinked from its other cells at once; the cells the wave hit drop their
+//!   fired units in one pass each when the wave is done (`settle`).
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
