@@ -8,7 +8,9 @@
    dependents (the key prefilter rejects it). These three are timed in alternation,
    21 rounds; medians, and the median of the per-round ratios to the unwatched time;
 3. on a watched key with one dependent, re-registered after each fire;
-4. global reads inside a `specialize`d function against the original (ten reads stored
+4. creating and dropping a function before and after depwatch tracks one function
+   (function watchers see every function; untracked ones are skipped by the prefilter);
+5. global reads inside a `specialize`d function against the original (ten reads stored
    to a local; ten reads feeding int additions): the folded copy alone, and through
    the decorator's Python-level wrapper.
 """
@@ -56,7 +58,24 @@ def writes_side_by_side(rounds=21):
     return [median(t) for t in times], ratios
 
 
+def function_churn():
+    """ns to create and drop a function, before and after depwatch tracks one function
+    (function watchers see every function in the interpreter)."""
+    def churn(n):
+        for i in range(n):
+            f = lambda: i  # noqa: E731
+    timer = timeit.Timer(lambda: churn(N))
+    before = min(timer.repeat(7, 1)) / N * 1e9
+    def tracked():
+        pass
+    keep = registry.unit([(tracked, "__code__")])
+    after = min(timer.repeat(7, 1)) / N * 1e9
+    assert keep.valid
+    return before, after
+
+
 def main():
+    t_churn, t_churn_tracked = function_churn()
     (t_unwatched, t_floor, t_quiet), (r_floor, r_quiet) = writes_side_by_side()
 
     # A watched key with one dependent, re-registered after each fire. The storm
@@ -99,10 +118,11 @@ def main():
     print(f"d[k] = v, watched by a no-op watcher:      {t_floor:7.1f} ns  ({r_floor:.2f}x unwatched: CPython's floor)")
     print(f"d[k] = v, watched dict, key no dependents: {t_quiet:7.1f} ns  ({r_quiet:.2f}x unwatched)")
     print(f"watched key with a dependent, fire + re-register: {t_fire:7.1f} ns")
+    print(f"create and drop a function: {t_churn:6.1f} ns; with one function tracked: {t_churn_tracked:6.1f} ns")
     for label, (t_plain, t_fast, t_wrapped) in reads.items():
         print(f"{label}: original {t_plain:6.1f} ns, folded copy {t_fast:6.1f} ns "
               f"({t_plain / t_fast:.2f}x the original's speed), through the decorator {t_wrapped:6.1f} ns")
-    return t_unwatched, t_floor, t_quiet, t_fire, reads
+    return t_unwatched, t_floor, t_quiet, t_fire, (t_churn, t_churn_tracked), reads
 
 
 if __name__ == "__main__":

@@ -208,9 +208,17 @@ static PENDING_SCHEDULED: AtomicBool = AtomicBool::new(false);
 const FILTER_WORDS: usize = 1 << 14; // 1 Mi bits, 128 KiB
 static KEY_FILTER: [AtomicU64; FILTER_WORDS] = [const { AtomicU64::new(0) }; FILTER_WORDS];
 static LIVE_TICKETS: AtomicUsize = AtomicUsize::new(0);
+/// Set (for good) once any unit depends on a whole dict; until then the dict prefilter
+/// skips its second probe. Set before the dependency's filter bit, under the GIL.
+static ANY_WHOLE_DICT: AtomicBool = AtomicBool::new(false);
 static PREFILTER_SKIPS: AtomicU64 = AtomicU64::new(0);
 /// The key used for whole-dict dependencies in the filter.
 const WHOLE_KEY: u64 = 0x9e37_79b9_7f4a_7c15;
+/// The keys under which tracked functions and code objects are in the filter. Function
+/// and code watchers see every such object in the interpreter; a death or change of an
+/// untracked one (the filter says no) returns at once, without the lock.
+const FUNC_KEY: u64 = 0x6a09_e667_f3bc_c908;
+const CODE_KEY: u64 = 0xbb67_ae85_84ca_a73b;
 
 /// One multiply: a str key's hash is already SipHash output, and the dict's address
 /// is spread by a Fibonacci multiply whose high half (where every address bit has
@@ -225,6 +233,17 @@ fn filter_slot(dict: u64, key: u64) -> (usize, u64) {
 fn filter_insert(dict: u64, key: u64) {
     let (word, bits) = filter_slot(dict, key);
     KEY_FILTER[word].fetch_or(bits, Ordering::Relaxed);
+}
+
+/// Counts an event the prefilter let a callback skip. Callbacks run under the GIL, one
+/// at a time: a plain load and store (no locked read-modify-write) is enough for a
+/// statistic.
+#[inline(always)]
+fn count_prefilter_skip() {
+    PREFILTER_SKIPS.store(
+        PREFILTER_SKIPS.load(Ordering::Relaxed) + 1,
+        Ordering::Relaxed,
+    );
 }
 
 fn filter_may_contain(dict: u64, key: u64) -> bool {
@@ -532,11 +551,30 @@ unsafe fn preserving_exception(body: impl FnOnce()) {
     }
 }
 
-/// The hash of an exact `str` key (computed without running Python code), or `None`.
+/// The cached hash of an exact `str` key, or `None` (not an exact str, or no hash
+/// cached yet). Reads one field and calls nothing.
 ///
 /// # Safety
 /// The GIL must be held and `key` must be NULL or a valid object.
 #[inline(always)]
+unsafe fn cached_str_hash(key: *mut pyffi::PyObject) -> Option<u64> {
+    // SAFETY: `key` is valid (caller's contract), and an exact str is at least a
+    // PyASCIIObject, whose `hash` field caches the hash (-1 until computed).
+    unsafe {
+        if key.is_null() || pyffi::PyUnicode_CheckExact(key) == 0 {
+            return None;
+        }
+        match (*key.cast::<pyffi::PyASCIIObject>()).hash {
+            -1 => None,
+            h => Some(h as u64),
+        }
+    }
+}
+
+/// The hash of an exact `str` key, computed if not cached yet, or `None`.
+///
+/// # Safety
+/// The GIL must be held and `key` must be NULL or a valid object.
 unsafe fn str_hash(key: *mut pyffi::PyObject) -> Option<u64> {
     // SAFETY: `key` is valid (caller's contract). An exact str is a PyASCIIObject at
     // least, whose `hash` field caches the hash (-1 until computed; a key stored in a
@@ -565,19 +603,19 @@ unsafe extern "C" fn dict_callback(
     key: *mut pyffi::PyObject,
     new_value: *mut pyffi::PyObject,
 ) -> c_int {
-    // The fast path: a key event on an exact-str key no dependency ever named.
+    // The fast path: a key event on an exact-str key no dependency ever named. It
+    // calls nothing (a key without a cached hash takes the full path), so it needs no
+    // stack frame.
     if (0..=2).contains(&event) && LIVE_TICKETS.load(Ordering::Relaxed) == 0 {
-        // SAFETY: called by CPython with the GIL held and valid pointers; hashing an
-        // exact str runs no Python code and cannot raise, so no exception is touched.
-        if let Some(hash) = unsafe { str_hash(key) } {
+        // SAFETY: called by CPython with the GIL held and valid pointers; reading an
+        // exact str's cached hash runs no code.
+        if let Some(hash) = unsafe { cached_str_hash(key) } {
             let handle = dict as u64;
-            if !filter_may_contain(handle, hash) && !filter_may_contain(handle, WHOLE_KEY) {
-                // Callbacks run under the GIL, one at a time: a plain load and store
-                // (no locked read-modify-write) is enough for a statistic.
-                PREFILTER_SKIPS.store(
-                    PREFILTER_SKIPS.load(Ordering::Relaxed) + 1,
-                    Ordering::Relaxed,
-                );
+            if !filter_may_contain(handle, hash)
+                && (!ANY_WHOLE_DICT.load(Ordering::Relaxed)
+                    || !filter_may_contain(handle, WHOLE_KEY))
+            {
+                count_prefilter_skip();
                 return 0;
             }
         }
@@ -638,8 +676,13 @@ unsafe extern "C" fn function_callback(
     func: *mut pyffi::PyObject,
     new_value: *mut pyffi::PyObject,
 ) -> c_int {
-    // Function watchers see every function: leave at once unless one is tracked.
+    // Function watchers see every function: leave at once unless this one may be
+    // tracked (a bit set before it was tracked, never cleared).
     if event == ffi::FUNC_EVENT_CREATE || TRACKED_FUNCS.load(Ordering::Relaxed) == 0 {
+        return 0;
+    }
+    if !filter_may_contain(func as u64, FUNC_KEY) {
+        count_prefilter_skip();
         return 0;
     }
     // SAFETY: called by CPython with the GIL held and a valid function object;
@@ -670,6 +713,10 @@ unsafe extern "C" fn function_callback(
 
 unsafe extern "C" fn code_callback(event: c_int, co: *mut pyffi::PyObject) -> c_int {
     if event == ffi::CODE_EVENT_CREATE || TRACKED_CODES.load(Ordering::Relaxed) == 0 {
+        return 0;
+    }
+    if !filter_may_contain(co as u64, CODE_KEY) {
+        count_prefilter_skip();
         return 0;
     }
     // SAFETY: called by CPython with the GIL held and a valid code object.
@@ -853,6 +900,15 @@ impl Registry {
                     track_type(py, s, ty)?;
                 }
             }
+            // Before anything can track them: a function or code object's events take
+            // the full path only if its bit is set (see `function_callback`).
+            for (spec, _) in &specs {
+                match spec {
+                    Spec::FuncAttr(h, _) | Spec::FuncWhole(h) => filter_insert(*h, FUNC_KEY),
+                    Spec::Code(h) => filter_insert(*h, CODE_KEY),
+                    _ => {}
+                }
+            }
             // Watch every dict and type from now on, before registering: an object
             // CPython was not reporting (never tracked, or unwatched since its last
             // dependent went) may have changed unseen, so a ticket cannot vouch for it.
@@ -920,6 +976,7 @@ impl Registry {
                         dicts.key(graph, *h, *k).named(name.as_str())
                     }
                     Spec::DictWhole(h) => {
+                        ANY_WHOLE_DICT.store(true, Ordering::Relaxed);
                         filter_insert(*h, WHOLE_KEY);
                         dicts.whole(graph, *h)
                     }

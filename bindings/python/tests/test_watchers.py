@@ -418,3 +418,19 @@ def test_another_watcher_on_the_same_dict_changes_nothing(registry):
     assert u.valid
     d["dep"] = 1
     assert not u.valid and u.reasons == ["dict.MODIFIED dep"]
+
+
+def test_deaths_of_untracked_functions_skip_by_prefilter(registry):
+    def tracked():
+        return 1
+
+    u = registry.unit([(tracked, "__code__")])
+    before = registry.stats()["prefilter_skips"]
+    for i in range(200):
+        f = lambda: i  # noqa: E731 - created and destroyed each time
+        del f
+    skipped = registry.stats()["prefilter_skips"] - before
+    assert skipped >= 190, skipped  # a false positive only costs the full path
+    assert u.valid
+    tracked.__code__ = (lambda: 2).__code__
+    assert not u.valid and u.reasons == ["func.MODIFY_CODE"]
