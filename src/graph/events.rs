@@ -1,0 +1,470 @@
+//! Events: recording them, waves, delivery, verdicts, and the end-of-wave settle.
+
+use super::*;
+
+impl<P> Graph<P> {
+    /// Records an event on (`object`, `aspect`) and delivers the resulting fires to
+    /// `handler`, one call per hit unit.
+    ///
+    /// `label` says what happened (for example `"dict.MODIFIED"`) and is passed back in
+    /// every [`Cause`]. Called from inside a handler, or while a batch is open, the event
+    /// is recorded at once (version bumped, hit units snapshotted and marked pending) but
+    /// its fires are queued: the outer delivery or `end_batch` delivers them, and the
+    /// returned report says `deferred`.
+    ///
+    /// # Panics in the handler
+    ///
+    /// If the handler panics, the unit being fired is invalidated (its payload dropped),
+    /// the remaining fires stay queued, and the panic resumes. The queued fires are
+    /// delivered by the next [`Graph::deliver`], `notify`, `destroy` or `end_batch`.
+    #[inline]
+    pub fn notify(
+        &mut self,
+        object: ObjectId,
+        aspect: Aspect,
+        label: &'static str,
+        handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
+    ) -> Result<Report, Error> {
+        if !self.record(object, aspect, label, false)? && self.queue.is_empty() {
+            // Nothing hit and nothing queued: skip the delivery loop.
+            return Ok(Report {
+                deferred: self.delivering || self.batch_depth > 0,
+                ..Report::default()
+            });
+        }
+        Ok(self.deliver(handler))
+    }
+
+    /// Records an event and queues its fires without delivering them. The fires go out
+    /// with the next [`Graph::deliver`] (or `notify`, `destroy`, `end_batch`). Meant for
+    /// handlers and for VMs that deliver at their own safe points; the hit units report
+    /// [`Graph::is_valid`] false until then.
+    pub fn notify_deferred(
+        &mut self,
+        object: ObjectId,
+        aspect: Aspect,
+        label: &'static str,
+    ) -> Result<(), Error> {
+        self.record(object, aspect, label, false).map(drop)
+    }
+
+    /// Destroys an object: every dependent unit is fired and invalidated, whatever the
+    /// handler answers, and the ID is retired. Afterwards every call with this ID gives
+    /// [`Error::StaleObject`].
+    pub fn destroy(
+        &mut self,
+        object: ObjectId,
+        handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
+    ) -> Result<Report, Error> {
+        self.destroy_deferred(object)?;
+        Ok(self.deliver(handler))
+    }
+
+    /// [`Graph::destroy`] with the fires queued, as [`Graph::notify_deferred`].
+    pub fn destroy_deferred(&mut self, object: ObjectId) -> Result<(), Error> {
+        self.record(object, Aspect::Whole, "destroyed", true)?;
+        let Some(rec) = self.objects.get_mut(object) else {
+            return Ok(());
+        };
+        rec.dead = true;
+        // Free the cells nothing waits on; the rest drain as their units are invalidated.
+        let mut cells: Vec<u32> = Vec::new();
+        if rec.whole != NO_CELL {
+            cells.push(rec.whole);
+        }
+        if let Some(k) = &rec.keyed {
+            cells.extend(k.cells.values().copied());
+        }
+        for c in cells {
+            self.maybe_free_cell(c);
+        }
+        self.maybe_remove_dead(object);
+        Ok(())
+    }
+
+    /// Opens a batch: events are recorded at once but their fires are held until the
+    /// matching [`Graph::end_batch`], which fires each hit unit once with all its causes.
+    /// Batches nest; only the outermost `end_batch` delivers.
+    pub fn begin_batch(&mut self) {
+        self.batch_depth += 1;
+    }
+
+    /// Closes a batch and delivers its fires (unless nested in another batch or called
+    /// from inside a handler, in which case they are queued). Gives [`Error::NoBatch`]
+    /// if no batch is open.
+    pub fn end_batch(
+        &mut self,
+        handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
+    ) -> Result<Report, Error> {
+        if self.batch_depth == 0 {
+            return Err(Error::NoBatch);
+        }
+        self.batch_depth -= 1;
+        if self.batch_depth > 0 {
+            return Ok(Report {
+                deferred: true,
+                ..Report::default()
+            });
+        }
+        if let Some(wave) = self.batch.take() {
+            self.queue.push_back(wave);
+        }
+        Ok(self.deliver(handler))
+    }
+
+    /// Whether a batch is open.
+    pub fn in_batch(&self) -> bool {
+        self.batch_depth > 0
+    }
+
+    /// Delivers every queued fire. Inside a handler this does nothing and reports
+    /// `deferred`: the outer delivery is already draining the queue.
+    // Kept out of line so that `notify`, inlined into the VM's write barrier, stays a
+    // few instructions when nothing depends on the event.
+    #[inline(never)]
+    pub fn deliver(
+        &mut self,
+        handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
+    ) -> Report {
+        if self.delivering {
+            return Report {
+                deferred: true,
+                ..Report::default()
+            };
+        }
+        if self.batch_depth > 0 && self.queue.is_empty() {
+            return Report {
+                deferred: true,
+                ..Report::default()
+            };
+        }
+        self.delivering = true;
+        let mut report = Report::default();
+        while let Some(mut wave) = self.queue.pop_front() {
+            self.deliver_wave(&mut wave, handler, &mut report);
+            if self.spare_waves.len() < 4 {
+                wave.clear();
+                self.spare_waves.push(wave);
+            }
+        }
+        self.delivering = false;
+        // Fires of a batch still open are held for its `end_batch`.
+        report.deferred = self.batch.is_some();
+        self.flush_watch_changes();
+        report
+    }
+
+    /// Units with a fire queued and not yet delivered (after a handler panic, inside a
+    /// batch, or from `notify_deferred`).
+    pub fn pending_fires(&self) -> usize {
+        self.units.iter().filter(|(_, r)| r.pending > 0).count()
+    }
+
+    /// Records an event. Returns whether it hit anything (and was queued).
+    #[inline(always)]
+    pub(super) fn record(
+        &mut self,
+        object: ObjectId,
+        aspect: Aspect,
+        label: &'static str,
+        destroyed: bool,
+    ) -> Result<bool, Error> {
+        let rec = match self.objects.get_mut(object) {
+            Some(r) if !r.dead => r,
+            _ => return Err(Error::StaleObject(object)),
+        };
+        self.epoch += 1;
+        rec.version += 1;
+        rec.changed_at = self.epoch;
+        self.counters.events += 1;
+        // Fast path for the common case, an event nobody depends on: at most two cells to
+        // look at for a keyed or attribute event, and no allocation.
+        let cells = &self.cells;
+        let has_dependents = |c: u32| matches!(cells.get(c as usize), Some(Some(cell)) if !cell.dependents.is_empty());
+        let quiet = match (aspect, &rec.keyed) {
+            (Aspect::Whole, None) => !has_dependents(rec.whole),
+            (Aspect::Whole, Some(_)) => false,
+            (_, None) => !has_dependents(rec.whole),
+            (Aspect::Key(h), Some(_)) if !rec.filter.may_contain(h) => {
+                self.counters.prefilter_rejects += 1;
+                !has_dependents(rec.whole)
+            }
+            (_, Some(k)) => {
+                !has_dependents(rec.whole)
+                    && !k.cells.get(&aspect).is_some_and(|&c| has_dependents(c))
+            }
+        };
+        if quiet {
+            self.counters.quiet_events += 1;
+            return Ok(false);
+        }
+        self.record_hits(object, aspect, label, destroyed)
+    }
+
+    /// The slow path of [`Graph::record`]: something depends on this event.
+    #[inline(never)]
+    pub(super) fn record_hits(
+        &mut self,
+        object: ObjectId,
+        aspect: Aspect,
+        label: &'static str,
+        destroyed: bool,
+    ) -> Result<bool, Error> {
+        let Some(rec) = self.objects.get(object) else {
+            return Err(Error::StaleObject(object));
+        };
+        let mut hit = std::mem::take(&mut self.scratch_cells);
+        hit.clear();
+        self.hit_cells(rec, aspect, &mut hit);
+        hit.retain(|&c| self.has_live_dependents(c));
+        if hit.is_empty() {
+            self.counters.quiet_events += 1;
+            self.scratch_cells = hit;
+            return Ok(false);
+        }
+        let name = match aspect {
+            Aspect::Whole => None,
+            _ => self
+                .find_cell(rec, aspect)
+                .and_then(|c| self.names.get(&c).cloned()),
+        };
+        let cause = Cause {
+            object,
+            kind: rec.kind,
+            aspect,
+            label,
+            name,
+            version: rec.version,
+            destroyed,
+        };
+        let mut wave = match self.batch_depth {
+            0 => self.spare_waves.pop().unwrap_or_default(),
+            _ => match self.batch.take() {
+                Some(w) => w,
+                None => self.spare_waves.pop().unwrap_or_default(),
+            },
+        };
+        let ci = wave.causes.len() as u32;
+        wave.causes.push(cause);
+        wave.effective.push(false);
+        // Inside a handler, a cell the current wave hit may still list units it fired
+        // (until the wave is settled), and a new unit may have reused one's slot.
+        let exact = !self.unsettled.is_empty();
+        for &c in &hit {
+            wave.cell_causes.push((c, ci));
+            let cell = self.cells[c as usize].as_ref();
+            if let Some(cell) = cell {
+                let units = &mut self.units;
+                let keys = &self.unit_keys;
+                cell.dependents.for_each(|u| {
+                    let id = keys[u as usize];
+                    if let Some(r) = units.get_mut(id)
+                        && (!exact || has_edge_to(&r.edges, c))
+                    {
+                        r.pending += 1;
+                        wave.units.push(id);
+                    }
+                });
+            }
+        }
+        wave.sealed = false;
+        if self.batch_depth == 0 {
+            self.queue.push_back(wave);
+        } else {
+            self.batch = Some(wave);
+        }
+        self.scratch_cells = hit;
+        Ok(true)
+    }
+
+    pub(super) fn deliver_wave(
+        &mut self,
+        wave: &mut Wave,
+        handler: &mut impl FnMut(&mut Graph<P>, Fire<'_, P>) -> Verdict,
+        report: &mut Report,
+    ) {
+        wave.seal();
+        // Every unit in a hit cell is in this wave. The cells are settled in one pass
+        // each when the wave is done, instead of one removal per fired unit.
+        let mut prev = NO_CELL;
+        for &(c, _) in &wave.cell_causes {
+            if c != prev {
+                self.unsettled.push(c);
+                prev = c;
+            }
+        }
+        let mut hits: Vec<Hit<'_>> = recycle(std::mem::take(&mut self.spare_hits));
+        let mut hit_cells = std::mem::take(&mut self.spare_hit_cells);
+        let mut hit_causes = std::mem::take(&mut self.spare_hit_causes);
+        while wave.cursor < wave.units.len() {
+            let unit = wave.units[wave.cursor];
+            let run = wave.units[wave.cursor..]
+                .iter()
+                .take_while(|&&u| u == unit)
+                .count();
+            wave.cursor += run;
+            let Some(rec) = self.units.get_mut(unit) else {
+                continue;
+            };
+            rec.pending = rec.pending.saturating_sub(run as u32);
+            hits.clear();
+            hit_cells.clear();
+            hit_causes.clear();
+            for e in rec.edges.iter() {
+                let mut any = false;
+                for ci in wave.causes_of(e.cell) {
+                    let c = self.cells[e.cell as usize].as_ref();
+                    if let Some(c) = c {
+                        hits.push(Hit {
+                            dependency: Dependency {
+                                object: c.object,
+                                aspect: c.aspect,
+                                site: e.site,
+                            },
+                            cause: &wave.causes[ci as usize],
+                        });
+                    }
+                    hit_causes.push(ci);
+                    any = true;
+                }
+                if any && hit_cells.last() != Some(&e.cell) {
+                    hit_cells.push(e.cell);
+                }
+            }
+            if hits.is_empty() {
+                // Its hit edges were patched away by an earlier fire: nothing depends now.
+                continue;
+            }
+            let Some(mut payload) = rec.payload.take() else {
+                continue;
+            };
+            let terminal = hits.iter().any(|h| h.cause.destroyed);
+            self.firing = Some(unit);
+            self.counters.fires += 1;
+            report.fired += 1;
+            let answer = panic::catch_unwind(AssertUnwindSafe(|| {
+                handler(
+                    self,
+                    Fire {
+                        unit,
+                        payload: &mut payload,
+                        hits: &hits,
+                    },
+                )
+            }));
+            self.firing = None;
+            let (verdict, panic) = match answer {
+                Ok(_) if terminal => (Verdict::Invalidate, None),
+                Ok(v) => (v, None),
+                // A panicking handler: the unit counts as invalidated (the VM may have
+                // half-torn it down), the rest of the wave stays queued, and the panic
+                // goes on once the graph is consistent.
+                Err(p) => (Verdict::Invalidate, Some(p)),
+            };
+            match verdict {
+                Verdict::Invalidate => report.invalidated += 1,
+                Verdict::Patched => report.patched += 1,
+                Verdict::Rearmed => report.rearmed += 1,
+            }
+            if verdict != Verdict::Rearmed {
+                hit_causes.sort_unstable();
+                hit_causes.dedup();
+                // Storm counters are bumped before unlinking, so a key cell emptied by
+                // this very invalidation keeps its count.
+                for &ci in &hit_causes {
+                    if !wave.effective[ci as usize] {
+                        wave.effective[ci as usize] = true;
+                        let c = &wave.causes[ci as usize];
+                        self.bump_storm(c.object, c.aspect, c.destroyed);
+                    }
+                }
+            }
+            self.apply(unit, payload, verdict, &hit_cells);
+            if let Some(panic) = panic {
+                self.settle();
+                self.queue.push_front(std::mem::take(wave));
+                self.delivering = false;
+                self.flush_watch_changes();
+                panic::resume_unwind(panic);
+            }
+        }
+        self.settle();
+        self.spare_hits = recycle(hits);
+        self.spare_hit_cells = hit_cells;
+        self.spare_hit_causes = hit_causes;
+    }
+
+    /// Drops from every unsettled cell the units that no longer depend on it: dead
+    /// units, and units whose edges to it were patched away. Safe at any time, since it
+    /// only removes what unlinking would have removed. It runs when a wave is done (or
+    /// a handler panics), never in the middle: more of the wave's units may still be
+    /// fired. Until then, code that reads a hit cell from inside a handler checks each
+    /// entry (`has_live_dependents`, `record_hits`, `dependents`); a unit registered
+    /// into a reused slot that finds its slot already listed simply takes the entry
+    /// over, and the settle keeps it.
+    pub(super) fn settle(&mut self) {
+        if self.unsettled.is_empty() {
+            return;
+        }
+        let mut cells = std::mem::take(&mut self.unsettled);
+        cells.sort_unstable();
+        cells.dedup();
+        for &c in &cells {
+            let (units, keys) = (&self.units, &self.unit_keys);
+            let Some(cell) = self.cells[c as usize].as_mut() else {
+                continue;
+            };
+            if cell.dependents.is_empty() {
+                continue;
+            }
+            cell.dependents.retain(|slot| {
+                units
+                    .get(keys[slot as usize])
+                    .is_some_and(|r| has_edge_to(&r.edges, c))
+            });
+            if cell.dependents.is_empty() {
+                self.cell_emptied(c);
+            }
+        }
+        cells.clear();
+        self.unsettled = cells;
+    }
+
+    pub(super) fn apply(&mut self, unit: UnitId, payload: P, verdict: Verdict, hit_cells: &[u32]) {
+        let idx = slot_index(unit);
+        match verdict {
+            Verdict::Invalidate => {
+                self.counters.invalidated += 1;
+                if let Some(rec) = self.units.remove(unit) {
+                    // The hit cells are settled when the wave is done.
+                    self.unlink_all_except(idx, &rec.edges, hit_cells);
+                }
+                drop(payload);
+            }
+            Verdict::Patched => {
+                self.counters.patched += 1;
+                let Some(rec) = self.units.get_mut(unit) else {
+                    return;
+                };
+                rec.payload = Some(payload);
+                let before = rec.edges.len();
+                let kept: Box<[Edge]> = rec
+                    .edges
+                    .iter()
+                    .copied()
+                    .filter(|e| hit_cells.binary_search(&e.cell).is_err())
+                    .collect();
+                self.live_edges -= before - kept.len();
+                // The hit cells, the only ones losing this unit, are settled when the
+                // wave is done.
+                rec.edges = kept;
+            }
+            Verdict::Rearmed => {
+                self.counters.rearmed += 1;
+                if let Some(rec) = self.units.get_mut(unit) {
+                    rec.payload = Some(payload);
+                }
+            }
+        }
+    }
+}
