@@ -132,18 +132,23 @@ fn patch(c: &mut Criterion) {
     fan_out(c, "patch", Verdict::Patched);
 }
 
+/// 1024 dependency sets of `d` random keys (of 64) on the fixture's 1000 dicts.
+fn dependency_sets(objs: &[ObjectId], d: usize, seed: u64) -> Vec<Vec<Dep>> {
+    let mut next = stream(seed);
+    (0..1024)
+        .map(|_| {
+            (0..d)
+                .map(|s| Dep::key(objs[(next() % 1000) as usize], next() % 64).at(s as u32))
+                .collect()
+        })
+        .collect()
+}
+
 fn register(c: &mut Criterion) {
     let mut group = c.benchmark_group("register_unregister");
     for d in [1usize, 8, 64] {
         let (mut g, objs) = populated(10_000, 1000, 64);
-        let mut next = stream(d as u64);
-        let deps: Vec<Vec<Dep>> = (0..1024)
-            .map(|_| {
-                (0..d)
-                    .map(|s| Dep::key(objs[(next() % 1000) as usize], next() % 64).at(s as u32))
-                    .collect()
-            })
-            .collect();
+        let deps = dependency_sets(&objs, d, d as u64);
         group.throughput(Throughput::Elements(d as u64));
         let mut i = 0;
         group.bench_with_input(BenchmarkId::from_parameter(d), &d, |b, _| {
@@ -201,14 +206,7 @@ fn register_only(c: &mut Criterion) {
     let mut group = c.benchmark_group("register");
     for d in [1usize, 8, 64] {
         let (mut g, objs) = populated(10_000, 1000, 64);
-        let mut next = stream(d as u64 + 100);
-        let deps: Vec<Vec<Dep>> = (0..1024)
-            .map(|_| {
-                (0..d)
-                    .map(|s| Dep::key(objs[(next() % 1000) as usize], next() % 64).at(s as u32))
-                    .collect()
-            })
-            .collect();
+        let deps = dependency_sets(&objs, d, d as u64 + 100);
         group.throughput(Throughput::Elements(d as u64));
         group.bench_with_input(BenchmarkId::from_parameter(d), &d, |b, _| {
             b.iter_custom(|iters| {
