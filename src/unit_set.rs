@@ -62,7 +62,11 @@ impl UnitSet {
                     Err(at) => at,
                 };
                 if n < INLINE {
-                    items.copy_within(at..n, at + 1);
+                    // A loop, not `copy_within`: for at most 5 items a `memmove` call
+                    // costs more than the moves.
+                    for i in (at..n).rev() {
+                        items[i + 1] = items[i];
+                    }
                     items[at] = unit;
                     *len += 1;
                 } else {
@@ -107,7 +111,9 @@ impl UnitSet {
                 let n = *len as usize;
                 match items[..n].binary_search(&unit) {
                     Ok(at) => {
-                        items.copy_within(at + 1..n, at);
+                        for i in at..n - 1 {
+                            items[i] = items[i + 1];
+                        }
                         *len -= 1;
                         true
                     }
