@@ -181,6 +181,9 @@ impl<P> Graph<P> {
         // look at for a keyed or attribute event, and no allocation.
         let cells = &self.cells;
         let has_dependents = |c: u32| matches!(cells.get(c as usize), Some(Some(cell)) if !cell.dependents.is_empty());
+        // For a keyed or attribute event: the key's cell, found once here and handed to
+        // the slow path (`NO_CELL` if the key has none).
+        let mut key_cell = NO_CELL;
         let quiet = match (aspect, &rec.keyed) {
             (Aspect::Whole, None) => !has_dependents(rec.whole),
             (Aspect::Whole, Some(_)) => false,
@@ -190,18 +193,20 @@ impl<P> Graph<P> {
                 !has_dependents(rec.whole)
             }
             (_, Some(k)) => {
-                !has_dependents(rec.whole)
-                    && !k.cells.get(&aspect).is_some_and(|&c| has_dependents(c))
+                key_cell = k.cells.get(&aspect).copied().unwrap_or(NO_CELL);
+                !has_dependents(rec.whole) && !has_dependents(key_cell)
             }
         };
         if quiet {
             self.counters.quiet_events += 1;
             return Ok(false);
         }
-        self.record_hits(object, aspect, label, destroyed)
+        self.record_hits(object, aspect, label, destroyed, key_cell)
     }
 
-    /// The slow path of [`Graph::record`]: something depends on this event.
+    /// The slow path of [`Graph::record`]: something depends on this event. `key_cell`
+    /// is the key's cell as `record` found it (`NO_CELL` for none, and for a
+    /// whole-object event).
     #[inline(never)]
     pub(super) fn record_hits(
         &mut self,
@@ -209,24 +214,28 @@ impl<P> Graph<P> {
         aspect: Aspect,
         label: &'static str,
         destroyed: bool,
+        key_cell: u32,
     ) -> Result<bool, Error> {
         let Some(rec) = self.objects.get(object) else {
             return Err(Error::StaleObject(object));
         };
         let mut hit = std::mem::take(&mut self.scratch_cells);
         hit.clear();
-        self.hit_cells(rec, aspect, &mut hit);
+        if aspect == Aspect::Whole {
+            self.hit_cells(rec, aspect, &mut hit);
+        } else {
+            hit.extend([rec.whole, key_cell].into_iter().filter(|&c| c != NO_CELL));
+        }
         hit.retain(|&c| self.has_live_dependents(c));
         if hit.is_empty() {
             self.counters.quiet_events += 1;
             self.scratch_cells = hit;
             return Ok(false);
         }
-        let name = match aspect {
-            Aspect::Whole => None,
-            _ => self
-                .find_cell(rec, aspect)
-                .and_then(|c| self.names.get(&c).cloned()),
+        let name = match key_cell {
+            NO_CELL => None,
+            _ if self.names.is_empty() => None,
+            c => self.names.get(&c).cloned(),
         };
         let cause = Cause {
             object,
