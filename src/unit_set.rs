@@ -214,6 +214,17 @@ impl UnitSet {
         }
     }
 
+    /// Whether `f` holds for some unit, trying them in decreasing order and stopping at
+    /// the first. (Inside a wave, fired units are the lowest; this finds a unit not yet
+    /// fired first.)
+    pub fn any_from_top(&self, mut f: impl FnMut(u32) -> bool) -> bool {
+        match self {
+            UnitSet::Inline { len, items } => items[..*len as usize].iter().rev().any(|&u| f(u)),
+            UnitSet::Small(v) => v.iter().rev().any(|&u| f(u)),
+            UnitSet::Large(b) => b.iter().rev().any(f),
+        }
+    }
+
     /// Calls `f` for every unit, in increasing order.
     pub fn for_each(&self, mut f: impl FnMut(u32)) {
         match self {
@@ -262,6 +273,17 @@ mod tests {
             let mut got = Vec::new();
             set.for_each(|u| got.push(u));
             prop_assert_eq!(got, model.iter().copied().collect::<Vec<_>>());
+            let mut seen = Vec::new();
+            let found = set.any_from_top(|u| {
+                seen.push(u);
+                u % 5 == 0
+            });
+            prop_assert_eq!(found, model.iter().any(|u| u % 5 == 0));
+            let want: Vec<u32> = match model.iter().rev().position(|u| u % 5 == 0) {
+                Some(i) => model.iter().rev().take(i + 1).copied().collect(),
+                None => model.iter().rev().copied().collect(),
+            };
+            prop_assert_eq!(seen, want, "from the top, stopping at the first match");
             for u in 0..3000 {
                 prop_assert_eq!(set.contains(u), model.contains(&u));
             }
