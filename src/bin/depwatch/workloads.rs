@@ -50,9 +50,11 @@ type Work = Box<dyn Fn(&mut dyn Engine, &mut Vec<u64>)>;
 
 struct Workload {
     name: String,
-    /// The work leaves the engine as it found it (quiet events), so one set-up engine
-    /// serves every sample.
+    /// One set-up engine serves every sample: the work leaves it as it found it (quiet
+    /// events), or `prepare` puts back what the work used up.
     reuse: bool,
+    /// Untimed, before each timed run.
+    prepare: Option<Work>,
     /// Operations per timed run, for the per-op figure.
     ops: usize,
     unit: &'static str,
@@ -65,6 +67,7 @@ fn workloads(n: usize) -> Vec<Workload> {
         Workload {
             name: "quiet event, unwatched object".into(),
             reuse: true,
+            prepare: None,
             ops: 1000,
             unit: "event",
             setup: Box::new(move |e| background(e, n)),
@@ -77,6 +80,7 @@ fn workloads(n: usize) -> Vec<Workload> {
         Workload {
             name: "quiet event, watched dict, unwatched key".into(),
             reuse: true,
+            prepare: None,
             ops: 1000,
             unit: "event",
             setup: Box::new(move |e| background(e, n)),
@@ -91,6 +95,7 @@ fn workloads(n: usize) -> Vec<Workload> {
         w.push(Workload {
             name: format!("invalidate {k} units x 8 deps"),
             reuse: false,
+            prepare: None,
             ops: k,
             unit: "unit",
             setup: Box::new(move |e| {
@@ -117,9 +122,45 @@ fn workloads(n: usize) -> Vec<Workload> {
             }),
         });
     }
+    // The same event in one long-lived engine: before each timed event, k fresh units
+    // are registered (untimed) in place of the ones the last event invalidated.
+    for k in [1usize, 10, 100, 1000] {
+        let round = std::cell::Cell::new(0u64);
+        w.push(Workload {
+            name: format!("invalidate {k} units x 8 deps, warm"),
+            reuse: true,
+            prepare: Some(Box::new(move |e, _| {
+                let r = round.get() + 1;
+                round.set(r);
+                let objects = (n / 10).max(100) as u64;
+                for u in 0..k as u64 {
+                    let mut deps = vec![(HOT, Aspect::Key(7))];
+                    deps.extend(
+                        (1..8)
+                            .map(|s| (FIRST_BG + (u * 7 + s + r) % objects, Aspect::Key(100 + s))),
+                    );
+                    e.register(10_000_000 + r * k as u64 + u, &deps);
+                }
+            })),
+            ops: k,
+            unit: "unit",
+            setup: Box::new(move |e| background(e, n)),
+            work: Box::new(move |e, out| {
+                e.mutate(HOT, Aspect::Key(7), "dict.MODIFIED", out);
+                let exact = e.name() != "bloom-scan";
+                assert!(
+                    out.len() == k || (!exact && out.len() > k),
+                    "{} fired {} of {k}",
+                    e.name(),
+                    out.len()
+                );
+            }),
+        });
+    }
     w.push(Workload {
         name: "register, 8 deps".into(),
         reuse: false,
+        prepare: None,
         ops: 8000,
         unit: "edge",
         setup: Box::new(move |e| background(e, n)),
@@ -137,6 +178,7 @@ fn workloads(n: usize) -> Vec<Workload> {
     w.push(Workload {
         name: "churn: register + drop, 8 deps".into(),
         reuse: false,
+        prepare: None,
         ops: 1000,
         unit: "unit",
         setup: Box::new(move |e| background(e, n)),
@@ -154,6 +196,7 @@ fn workloads(n: usize) -> Vec<Workload> {
     w.push(Workload {
         name: "batch of 500 events, 50 overlapping units".into(),
         reuse: false,
+        prepare: None,
         ops: 500,
         unit: "event",
         setup: Box::new(move |e| {
@@ -197,6 +240,10 @@ fn measure(name: &str, w: &Workload, budget: Duration) -> (f64, usize) {
             }
         };
         out.clear();
+        if let Some(prepare) = &w.prepare {
+            prepare(&mut *e, &mut out);
+            out.clear();
+        }
         let start = Instant::now();
         (w.work)(&mut *e, &mut out);
         let t = start.elapsed();
