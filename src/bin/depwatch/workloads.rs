@@ -43,6 +43,35 @@ fn background(e: &mut dyn Engine, n: usize) {
     e.register(999_999, &[(HOT, Aspect::Key(u64::MAX))]);
 }
 
+/// Registers k units, ids from `first`, on `HOT`'s key 7, each with 7 more keyed
+/// dependencies on background dicts (spread by `round`).
+fn hot_units(e: &mut dyn Engine, n: usize, k: usize, round: u64, first: u64) {
+    let objects = (n / 10).max(100) as u64;
+    for u in 0..k as u64 {
+        let mut deps = vec![(HOT, Aspect::Key(7))];
+        deps.extend((1..8).map(|s| {
+            (
+                FIRST_BG + (u * 7 + s + round) % objects,
+                Aspect::Key(100 + s),
+            )
+        }));
+        e.register(first + u, &deps);
+    }
+}
+
+/// The fan-out event: exact engines fire exactly k; the bloom scan may fire more,
+/// never fewer.
+fn fire_hot(e: &mut dyn Engine, out: &mut Vec<u64>, k: usize) {
+    e.mutate(HOT, Aspect::Key(7), "dict.MODIFIED", out);
+    let exact = e.name() != "bloom-scan";
+    assert!(
+        out.len() == k || (!exact && out.len() > k),
+        "{} fired {} of {k}",
+        e.name(),
+        out.len()
+    );
+}
+
 /// Builds the untimed state a workload runs on.
 type Setup = Box<dyn Fn(&mut dyn Engine)>;
 /// The timed part; appends invalidated units to the vector.
@@ -100,26 +129,9 @@ fn workloads(n: usize) -> Vec<Workload> {
             unit: "unit",
             setup: Box::new(move |e| {
                 background(e, n);
-                let objects = (n / 10).max(100) as u64;
-                for u in 0..k as u64 {
-                    let mut deps = vec![(HOT, Aspect::Key(7))];
-                    deps.extend(
-                        (1..8).map(|s| (FIRST_BG + (u * 7 + s) % objects, Aspect::Key(100 + s))),
-                    );
-                    e.register(u + 1, &deps);
-                }
+                hot_units(e, n, k, 0, 1);
             }),
-            work: Box::new(move |e, out| {
-                e.mutate(HOT, Aspect::Key(7), "dict.MODIFIED", out);
-                // Exact engines fire exactly k; the bloom scan may fire more, never fewer.
-                let exact = e.name() != "bloom-scan";
-                assert!(
-                    out.len() == k || (!exact && out.len() > k),
-                    "{} fired {} of {k}",
-                    e.name(),
-                    out.len()
-                );
-            }),
+            work: Box::new(move |e, out| fire_hot(e, out, k)),
         });
     }
     // The same event in one long-lived engine: before each timed event, k fresh units
@@ -132,29 +144,12 @@ fn workloads(n: usize) -> Vec<Workload> {
             prepare: Some(Box::new(move |e, _| {
                 let r = round.get() + 1;
                 round.set(r);
-                let objects = (n / 10).max(100) as u64;
-                for u in 0..k as u64 {
-                    let mut deps = vec![(HOT, Aspect::Key(7))];
-                    deps.extend(
-                        (1..8)
-                            .map(|s| (FIRST_BG + (u * 7 + s + r) % objects, Aspect::Key(100 + s))),
-                    );
-                    e.register(10_000_000 + r * k as u64 + u, &deps);
-                }
+                hot_units(e, n, k, r, 10_000_000 + r * k as u64);
             })),
             ops: k,
             unit: "unit",
             setup: Box::new(move |e| background(e, n)),
-            work: Box::new(move |e, out| {
-                e.mutate(HOT, Aspect::Key(7), "dict.MODIFIED", out);
-                let exact = e.name() != "bloom-scan";
-                assert!(
-                    out.len() == k || (!exact && out.len() > k),
-                    "{} fired {} of {k}",
-                    e.name(),
-                    out.len()
-                );
-            }),
+            work: Box::new(move |e, out| fire_hot(e, out, k)),
         });
     }
     w.push(Workload {
