@@ -404,13 +404,14 @@ impl<P> Graph<P> {
     }
 
     /// Drops from every unsettled cell the units that no longer depend on it: dead
-    /// units, and units whose edges to it were patched away. Safe at any time, since it
-    /// only removes what unlinking would have removed. It runs when a wave is done (or
-    /// a handler panics), never in the middle: more of the wave's units may still be
-    /// fired. Until then, code that reads a hit cell from inside a handler checks each
-    /// entry (`has_live_dependents`, `record_hits`, `dependents`); a unit registered
-    /// into a reused slot that finds its slot already listed simply takes the entry
-    /// over, and the settle keeps it.
+    /// units, and units whose edges to it were patched away. It only removes what
+    /// unlinking would have removed. But it also empties the list of unsettled cells,
+    /// so it runs only when a wave is done (or a handler panics), never in the middle:
+    /// the wave's later fires leave their units in those cells too, and nothing would
+    /// settle them. Until then, code that reads a hit cell from inside a handler checks
+    /// each entry (`has_live_dependents`, `record_hits`, `dependents`); a unit
+    /// registered into a reused slot that finds its slot already listed simply takes
+    /// the entry over, and the settle keeps it.
     pub(super) fn settle(&mut self) {
         if self.unsettled.is_empty() {
             return;
