@@ -9,6 +9,8 @@
 //! * `patch/k`: the same, answered `Patched`: only the fired edges go.
 //! * `register/d`: registering a unit with d dependencies, alone (≤ 25 ns per edge);
 //!   the units are unregistered after each timed batch, untimed.
+//! * `register_cells/d`: the same registrations through cell handles resolved
+//!   beforehand, as a VM that caches them per key would.
 //! * `register_unregister/d`: the pair, per edge.
 //! * Bytes per edge at 1M units × 8 dependencies is printed at start-up
 //!   (≤ 16 bytes per edge).
@@ -20,7 +22,7 @@ use std::hint::black_box;
 mod common;
 use common::stream;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use depwatch::{Aspect, Dep, Graph, Kind, ObjectId, Verdict};
+use depwatch::{Aspect, CellHandle, Dep, Graph, Kind, ObjectId, UnitId, Verdict};
 
 /// `units` units with 8 keyed dependencies each over `objects` dicts of `keys` keys.
 fn populated(units: usize, objects: usize, keys: u64) -> (Graph<u64>, Vec<ObjectId>) {
@@ -203,23 +205,50 @@ fn invalidate_warm(c: &mut Criterion) {
 /// Registration alone (the target's figure): registrations are timed in rounds of up to
 /// 1024, each round's units unregistered afterwards, untimed.
 fn register_only(c: &mut Criterion) {
-    let mut group = c.benchmark_group("register");
+    register_timed(c, "register", |g, set, _| {
+        g.register(set.iter().cloned(), 0).unwrap()
+    });
+}
+
+/// The same registrations through cell handles resolved beforehand (untimed), as a
+/// VM that caches them per key does: no key lookup per dependency.
+fn register_cells(c: &mut Criterion) {
+    register_timed(c, "register_cells", |g, _, handles| {
+        g.register_cells(handles.iter().copied(), 0).unwrap()
+    });
+}
+
+/// Times registrations alone, in rounds of up to 1024 (one pass over the dependency
+/// sets) that are unregistered, untimed, between rounds, so the graph never holds
+/// more than 1024 extra units.
+fn register_timed(
+    c: &mut Criterion,
+    group: &str,
+    register: impl Fn(&mut Graph<u64>, &[Dep], &[(CellHandle, u32)]) -> UnitId,
+) {
+    let mut group = c.benchmark_group(group);
     for d in [1usize, 8, 64] {
         let (mut g, objs) = populated(10_000, 1000, 64);
         let deps = dependency_sets(&objs, d, d as u64 + 100);
+        let handles: Vec<Vec<(CellHandle, u32)>> = deps
+            .iter()
+            .map(|set| {
+                set.iter()
+                    .map(|dep| (g.cell_handle(dep.object, dep.aspect).unwrap(), dep.site))
+                    .collect()
+            })
+            .collect();
         group.throughput(Throughput::Elements(d as u64));
         group.bench_with_input(BenchmarkId::from_parameter(d), &d, |b, _| {
             b.iter_custom(|iters| {
-                // In rounds of at most one pass over the dependency sets, so the graph
-                // never holds more than 1024 extra units.
                 let mut spent = std::time::Duration::ZERO;
                 let mut units = Vec::with_capacity(deps.len());
                 let mut left = iters as usize;
                 while left > 0 {
                     let n = left.min(deps.len());
                     let start = std::time::Instant::now();
-                    for set in &deps[..n] {
-                        units.push(g.register(set.iter().cloned(), 0).unwrap());
+                    for (set, cells) in deps[..n].iter().zip(&handles) {
+                        units.push(register(&mut g, set, cells));
                     }
                     spent += start.elapsed();
                     for u in units.drain(..) {
@@ -241,6 +270,7 @@ criterion_group!(
     invalidate_warm,
     patch,
     register,
-    register_only
+    register_only,
+    register_cells
 );
 criterion_main!(benches);

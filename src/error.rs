@@ -1,6 +1,6 @@
 //! Errors.
 
-use crate::{Aspect, ObjectId, UnitId};
+use crate::{Aspect, CellHandle, ObjectId, UnitId};
 
 /// Everything the graph can refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +42,11 @@ pub enum Error {
     /// the handler instead.
     #[error("unit {0:?} is being fired; answer from the handler instead")]
     UnitFiring(UnitId),
+    /// The cell handle's cell was reclaimed (it had no dependents and no storm state,
+    /// or its object was destroyed). Ask for a new handle with
+    /// [`Graph::cell_handle`](crate::Graph::cell_handle).
+    #[error("cell handle {0:?} is stale: its cell was reclaimed")]
+    StaleCell(CellHandle),
     /// `end_batch` was called with no batch open.
     #[error("no batch is open")]
     NoBatch,

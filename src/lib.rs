@@ -98,7 +98,7 @@ pub mod unit_set;
 pub use aspect::{Aspect, Attr, Dep, Dependency, Kind, Site};
 pub use error::{Error, Rejected};
 pub use fire::{Cause, Fire, Hit, Report, Verdict};
-pub use graph::{Config, Graph, Ticket, WatchChange};
+pub use graph::{CellHandle, Config, Graph, Ticket, WatchChange};
 pub use id::{DEFAULT_MAX_SLOT_REUSE, ObjectId, UnitId};
 pub use stats::Stats;
 

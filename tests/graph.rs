@@ -691,3 +691,96 @@ fn queries_inside_a_handler_see_only_units_still_depending() {
     assert!(g.is_valid(units[0]), "patched, still live");
     assert_eq!(g.dependencies(units[0]).unwrap(), []);
 }
+
+// ----- cell handles ----------------------------------------------------------------------
+
+#[test]
+fn cell_handles_register_like_dependencies() {
+    let mut g: Graph<u32> = Graph::new();
+    let d = g.track(Kind::Dict, 1);
+    let h = g.cell_handle(d, Aspect::Key(7)).unwrap();
+    assert_eq!(
+        g.cell_handle(d, Aspect::Key(7)).unwrap(),
+        h,
+        "one cell per key"
+    );
+    let whole = g.cell_handle(d, Aspect::Whole).unwrap();
+    let a = g.register_cells([(h, 2), (whole, 5)], 1).unwrap();
+    let b = g.register([Dep::key(d, 7).at(2)], 2).unwrap();
+    let mut deps = g.dependencies(a).unwrap();
+    deps.sort();
+    assert_eq!(
+        deps,
+        [
+            depwatch::Dependency {
+                object: d,
+                aspect: Aspect::Whole,
+                site: 5
+            },
+            depwatch::Dependency {
+                object: d,
+                aspect: Aspect::Key(7),
+                site: 2
+            },
+        ]
+    );
+    let r = g.notify(d, Aspect::Key(7), "m", &mut invalidate).unwrap();
+    assert_eq!(r.fired, 2);
+    assert!(!g.is_valid(a) && !g.is_valid(b));
+    assert_eq!(
+        g.register_cells([], 3).unwrap_err().error,
+        Error::NoDependencies
+    );
+}
+
+#[test]
+fn a_handle_to_a_reclaimed_cell_is_stale_forever() {
+    let mut g: Graph<u32> = Graph::new();
+    let d = g.track(Kind::Dict, 1);
+    let h = g.cell_handle(d, Aspect::Key(7)).unwrap();
+    g.register_cells([(h, 0)], 1).unwrap();
+    g.destroy(d, &mut invalidate).unwrap();
+    assert_eq!(g.cell_handle(d, Aspect::Key(7)), Err(Error::StaleObject(d)));
+    let refused = g.register_cells([(h, 0)], 2).unwrap_err();
+    assert_eq!((refused.error, refused.payload), (Error::StaleCell(h), 2));
+    // The freed cell slot is reused by the next cell; the old handle still does not
+    // reach it.
+    let e = g.track(Kind::Dict, 2);
+    let fresh = g.cell_handle(e, Aspect::Key(9)).unwrap();
+    assert_ne!(fresh, h);
+    assert_eq!(
+        g.register_cells([(h, 0)], 3).unwrap_err().error,
+        Error::StaleCell(h)
+    );
+    let u = g.register_cells([(fresh, 0)], 4).unwrap();
+    assert_eq!(g.dependents(e, Aspect::Key(9)).unwrap(), [u]);
+}
+
+#[test]
+fn handles_obey_the_storm_policy_and_tickets() {
+    let mut g: Graph<u32> = Graph::with_config(Config {
+        storm_threshold: 2,
+        ..Config::default()
+    });
+    let d = g.track(Kind::Dict, 1);
+    let h = g.cell_handle(d, Aspect::Key(7)).unwrap();
+    let ticket = g.ticket();
+    g.notify(d, Aspect::Key(8), "m", &mut invalidate).unwrap();
+    assert_eq!(
+        g.register_cells_with_ticket(&ticket, [(h, 0)], 1)
+            .unwrap_err()
+            .error,
+        Error::StaleTicket { object: d }
+    );
+    for _ in 0..2 {
+        g.register_cells([(h, 0)], 1).unwrap();
+        g.notify(d, Aspect::Key(7), "m", &mut invalidate).unwrap();
+    }
+    assert_eq!(
+        g.register_cells([(h, 0)], 1).unwrap_err().error,
+        Error::Unstable {
+            object: d,
+            aspect: Aspect::Key(7)
+        }
+    );
+}

@@ -52,6 +52,8 @@ enum Op {
         deps: Vec<(usize, usize, Site)>,
         policy: Policy,
         ticket: Option<usize>,
+        /// Through cell handles (`register_cells`) rather than dependencies.
+        by_handle: bool,
     },
     TakeTicket,
     Unregister(usize),
@@ -77,8 +79,14 @@ fn op() -> impl Strategy<Value = Op> {
             prop::collection::vec((obj.clone(), aspect.clone(), 0u32..3), 0..5),
             prop_oneof![Just(Policy::Invalidate), Just(Policy::Patch), Just(Policy::Rearm)],
             prop::option::weighted(0.3, 0usize..8),
+            prop::bool::weighted(0.3),
         )
-            .prop_map(|(deps, policy, ticket)| Op::Register { deps, policy, ticket }),
+            .prop_map(|(deps, policy, ticket, by_handle)| Op::Register {
+                deps,
+                policy,
+                ticket,
+                by_handle
+            }),
         1 => Just(Op::TakeTicket),
         1 => (0usize..64).prop_map(Op::Unregister),
         6 => (obj.clone(), aspect.clone()).prop_map(|(o, a)| Op::Notify(o, a)),
@@ -354,6 +362,7 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                 deps,
                 policy,
                 ticket,
+                by_handle,
             } => {
                 if m.objects.is_empty() {
                     continue;
@@ -364,10 +373,31 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                     .collect();
                 let ticket = ticket.and_then(|t| tickets.get(t % tickets.len().max(1)).copied());
                 let want = m.check_register(&deps, ticket.map(|t| t.1));
-                let dep_list = deps.iter().map(|&(o, a, s)| Dep::new(o, a).at(s));
-                let got = match ticket {
-                    Some((t, _)) => g.register_with_ticket(&t, dep_list, policy),
-                    None => g.register(dep_list, policy),
+                let got = if by_handle {
+                    // Resolve every handle first; a dead object has none, and the model
+                    // must refuse the registration too.
+                    let handles: Result<Vec<_>, Error> = deps
+                        .iter()
+                        .map(|&(o, a, s)| g.cell_handle(o, a).map(|h| (h, s)))
+                        .collect();
+                    match handles {
+                        Ok(h) => match ticket {
+                            Some((t, _)) => g.register_cells_with_ticket(&t, h, policy),
+                            None => g.register_cells(h, policy),
+                        },
+                        Err(e) => {
+                            let dead = |x: &ObjectId| m.obj(*x).is_some_and(|mo| !mo.alive);
+                            prop_assert!(matches!(e, Error::StaleObject(x) if dead(&x)));
+                            prop_assert!(want.is_err(), "a dead dependency, yet {want:?}");
+                            continue;
+                        }
+                    }
+                } else {
+                    let dep_list = deps.iter().map(|&(o, a, s)| Dep::new(o, a).at(s));
+                    match ticket {
+                        Some((t, _)) => g.register_with_ticket(&t, dep_list, policy),
+                        None => g.register(dep_list, policy),
+                    }
                 };
                 match (got, want) {
                     (Ok(id), Ok(())) => {

@@ -76,7 +76,8 @@ impl<P> Graph<P> {
         let Some(rec) = self.objects.get_mut(object) else {
             unreachable!("cell_for on a checked object")
         };
-        let (cells, free_cells) = (&mut self.cells, &mut self.free_cells);
+        let (cells, free_cells, cell_gens) =
+            (&mut self.cells, &mut self.free_cells, &mut self.cell_gens);
         let mut create = || {
             let cell = Cell {
                 dependents: UnitSet::default(),
@@ -92,6 +93,7 @@ impl<P> Graph<P> {
                 }
                 None => {
                     cells.push(Some(cell));
+                    cell_gens.push(0);
                     (cells.len() - 1) as u32
                 }
             }
@@ -159,7 +161,13 @@ impl<P> Graph<P> {
         if !self.names.is_empty() {
             self.names.remove(&c);
         }
-        self.free_cells.push(c);
+        // Handles to the freed cell go stale; a slot whose generation is worn out is
+        // never reused, so no handle can alias a later cell.
+        let generation = &mut self.cell_gens[c as usize];
+        *generation += 1;
+        if *generation < u32::MAX {
+            self.free_cells.push(c);
+        }
         self.empty_cells -= 1;
         if dead {
             self.maybe_remove_dead(object);

@@ -79,6 +79,35 @@ pub struct Ticket {
     epoch: u64,
 }
 
+/// A handle to one watched (object, aspect) pair: its cell. A VM that compiles many
+/// units against the same key (every function that loads `len` from one module's
+/// globals, say) resolves the handle once and registers with it, skipping the
+/// object's key lookup for each unit: the way JavaScriptCore keeps `WatchpointSet`
+/// pointers in its structures and Cinder shares one global cache per name.
+///
+/// A handle is generational. It stays valid while its cell has dependents or storm
+/// state; an empty cell may be reclaimed, and a handle to a reclaimed cell is refused
+/// with [`Error::StaleCell`], never confused with a newer cell. The VM then asks for a
+/// new one.
+///
+/// ```
+/// use depwatch::{Aspect, Error, Graph, Kind};
+/// let mut g: Graph<&str> = Graph::new();
+/// let globals = g.track(Kind::Dict, 0x1000);
+/// let len = g.cell_handle(globals, Aspect::Key(0x6c656e)).unwrap();
+/// let a = g.register_cells([(len, 0)], "f").unwrap();
+/// let b = g.register_cells([(len, 3)], "g").unwrap();
+/// assert_eq!(g.dependents(globals, Aspect::Key(0x6c656e)).unwrap(), [a, b]);
+/// g.destroy(globals, &mut |_, _| depwatch::Verdict::Invalidate).unwrap();
+/// let refused = g.register_cells([(len, 0)], "h").unwrap_err();
+/// assert_eq!(refused.error, Error::StaleCell(len));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CellHandle {
+    index: u32,
+    generation: u32,
+}
+
 /// A change in whether an object has dependents, for the VM's one-bit "watched" flag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WatchChange {
@@ -246,6 +275,9 @@ pub struct Graph<P> {
     epoch: u64,
     objects: Arena<ObjectId, ObjectRecord>,
     cells: Vec<Option<Cell>>,
+    /// Per cell slot, bumped each time the slot's cell is freed, for [`CellHandle`]s. A
+    /// slot whose generation reaches `u32::MAX` is never reused.
+    cell_gens: Vec<u32>,
     free_cells: Vec<u32>,
     units: Arena<UnitId, UnitRecord<P>>,
     /// Slot index → the unit key living there (valid while that unit is live).
@@ -311,6 +343,7 @@ impl<P> Graph<P> {
             epoch: 0,
             objects: Arena::new(config.max_slot_reuse),
             cells: Vec::new(),
+            cell_gens: Vec::new(),
             free_cells: Vec::new(),
             units: Arena::new(config.max_slot_reuse),
             unit_keys: Vec::new(),

@@ -145,6 +145,12 @@ impl<P> Graph<P> {
             }
         }
         self.scratch_deps = deps_buf;
+        Ok(self.insert_unit(edges, payload))
+    }
+
+    /// Inserts a unit with checked edges (on live cells) and links it; hands the edge
+    /// buffer back to the scratch slot.
+    fn insert_unit(&mut self, mut edges: Vec<Edge>, payload: P) -> UnitId {
         if !edges.is_sorted() {
             edges.sort_unstable();
         }
@@ -169,7 +175,103 @@ impl<P> Graph<P> {
         self.live_edges += edges.len();
         self.scratch_edges = edges;
         self.flush_watch_changes();
-        Ok(unit)
+        unit
+    }
+
+    /// The handle of the cell for (`object`, `aspect`), created if absent. See
+    /// [`CellHandle`].
+    pub fn cell_handle(&mut self, object: ObjectId, aspect: Aspect) -> Result<CellHandle, Error> {
+        self.object(object)?;
+        if !self.has_room_for_cells(1) {
+            return Err(Error::Full);
+        }
+        let index = self.cell_for(object, aspect);
+        Ok(CellHandle {
+            index,
+            generation: self.cell_gens[index as usize],
+        })
+    }
+
+    /// Registers a unit whose dependencies are given as cell handles, each with its
+    /// site: [`Graph::register`] without the per-dependency key lookup. Refuses, handing
+    /// the payload back, as `register` does, and with [`Error::StaleCell`] for a handle
+    /// whose cell was reclaimed.
+    pub fn register_cells(
+        &mut self,
+        cells: impl IntoIterator<Item = (CellHandle, Site)>,
+        payload: P,
+    ) -> Result<UnitId, Rejected<P>> {
+        self.register_cells_inner(cells, payload, None)
+    }
+
+    /// [`Graph::register_cells`] under a compile ticket, as
+    /// [`Graph::register_with_ticket`].
+    pub fn register_cells_with_ticket(
+        &mut self,
+        ticket: &Ticket,
+        cells: impl IntoIterator<Item = (CellHandle, Site)>,
+        payload: P,
+    ) -> Result<UnitId, Rejected<P>> {
+        self.register_cells_inner(cells, payload, Some(ticket))
+    }
+
+    /// Checks one handle as `check_dep` checks a dependency, in the same order.
+    fn check_cell(&self, h: CellHandle, ticket: Option<&Ticket>) -> Result<u32, Error> {
+        let cell = match self.cells.get(h.index as usize) {
+            Some(Some(cell)) if self.cell_gens[h.index as usize] == h.generation => cell,
+            _ => return Err(Error::StaleCell(h)),
+        };
+        let rec = self.object(cell.object)?;
+        if rec.unstable {
+            return Err(Error::Unstable {
+                object: cell.object,
+                aspect: Aspect::Whole,
+            });
+        }
+        if cell.unstable {
+            return Err(Error::Unstable {
+                object: cell.object,
+                aspect: cell.aspect,
+            });
+        }
+        if let Some(t) = ticket
+            && rec.changed_at > t.epoch
+        {
+            return Err(Error::StaleTicket {
+                object: cell.object,
+            });
+        }
+        Ok(h.index)
+    }
+
+    fn register_cells_inner(
+        &mut self,
+        cells: impl IntoIterator<Item = (CellHandle, Site)>,
+        payload: P,
+        ticket: Option<&Ticket>,
+    ) -> Result<UnitId, Rejected<P>> {
+        let mut edges = std::mem::take(&mut self.scratch_edges);
+        edges.clear();
+        let check = || -> Result<(), Error> {
+            // The same refusals, in the same order, as `register`.
+            let mut cells = cells.into_iter().peekable();
+            if cells.peek().is_none() {
+                return Err(Error::NoDependencies);
+            }
+            if ticket.is_some_and(|t| t.graph != self.uid) {
+                return Err(Error::ForeignTicket);
+            }
+            for (h, site) in cells {
+                let cell = self.check_cell(h, ticket)?;
+                edges.push(Edge { cell, site });
+            }
+            Ok(())
+        };
+        if let Err(error) = check() {
+            self.scratch_edges = edges;
+            return Err(Rejected { error, payload });
+        }
+        Ok(self.insert_unit(edges, payload))
     }
 
     /// Unregisters a live unit and returns its payload. Unregistering twice gives
