@@ -20,7 +20,9 @@
 //! * **Units.** [`Graph::register`] takes a payload (say, a pointer to compiled code) and
 //!   its dependencies, each an (object, aspect, site) triple built with [`Dep`]. The
 //!   site is a `u32` only the VM interprets, for example a patch point. Registering and
-//!   unregistering cost O(dependencies).
+//!   unregistering cost O(dependencies). A VM that compiles many units against the
+//!   same keys can resolve each (object, aspect) to a [`CellHandle`] once and register
+//!   with [`Graph::register_cells`], which skips the key lookup per edge.
 //! * **Events.** [`Graph::notify`] records that (object, aspect) changed and calls the
 //!   VM's handler once for each live unit that depended on it, and for no other unit.
 //!   The [`Fire`] lists each hit (dependency edge, [`Cause`]). The handler answers with
