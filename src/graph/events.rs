@@ -295,13 +295,17 @@ impl<P> Graph<P> {
         wave.seal();
         // Every unit in a hit cell is in this wave. The cells are settled in one pass
         // each when the wave is done, instead of one removal per fired unit.
+        let mut wave_cells = std::mem::take(&mut self.spare_wave_cells);
+        wave_cells.clear();
         let mut prev = NO_CELL;
         for &(c, _) in &wave.cell_causes {
             if c != prev {
-                self.unsettled.push(c);
+                wave_cells.push(c);
                 prev = c;
             }
         }
+        self.unsettled.extend_from_slice(&wave_cells);
+        let (causes, cell_causes) = (&wave.causes, &wave.cell_causes);
         let mut hits: Vec<Hit<'_>> = recycle(std::mem::take(&mut self.spare_hits));
         let mut hit_cells = std::mem::take(&mut self.spare_hit_cells);
         let mut hit_causes = std::mem::take(&mut self.spare_hit_causes);
@@ -319,25 +323,50 @@ impl<P> Graph<P> {
             hits.clear();
             hit_cells.clear();
             hit_causes.clear();
-            for e in rec.edges.iter() {
-                let mut any = false;
-                for ci in wave.causes_of(e.cell) {
-                    let c = self.cells[e.cell as usize].as_ref();
-                    if let Some(c) = c {
+            // The unit's edges on the wave's hit cells, in edge order. Edges are sorted
+            // by cell, so when the wave hit fewer cells than the unit has edges (the
+            // usual case: one event, one or two cells), each hit cell's edges are found
+            // by binary search instead of testing every edge.
+            let edges = &rec.edges[..];
+            let mut add = |cell: u32, run: &[Edge]| {
+                let start = cell_causes.partition_point(|&(c, _)| c < cell);
+                let n = cell_causes[start..]
+                    .iter()
+                    .take_while(|&&(c, _)| c == cell)
+                    .count();
+                let Some(c) = self.cells[cell as usize].as_ref().filter(|_| n > 0) else {
+                    return;
+                };
+                for e in run {
+                    for &(_, ci) in &cell_causes[start..start + n] {
                         hits.push(Hit {
                             dependency: Dependency {
                                 object: c.object,
                                 aspect: c.aspect,
                                 site: e.site,
                             },
-                            cause: &wave.causes[ci as usize],
+                            cause: &causes[ci as usize],
                         });
+                        hit_causes.push(ci);
                     }
-                    hit_causes.push(ci);
-                    any = true;
                 }
-                if any && hit_cells.last() != Some(&e.cell) {
-                    hit_cells.push(e.cell);
+                hit_cells.push(cell);
+            };
+            if wave_cells.len() < edges.len() {
+                for &cell in &wave_cells {
+                    let start = edges.partition_point(|e| e.cell < cell);
+                    let len = edges[start..].iter().take_while(|e| e.cell == cell).count();
+                    if len > 0 {
+                        add(cell, &edges[start..start + len]);
+                    }
+                }
+            } else {
+                let mut start = 0;
+                while start < edges.len() {
+                    let cell = edges[start].cell;
+                    let len = edges[start..].iter().take_while(|e| e.cell == cell).count();
+                    add(cell, &edges[start..start + len]);
+                    start += len;
                 }
             }
             if hits.is_empty() {
@@ -398,6 +427,7 @@ impl<P> Graph<P> {
             }
         }
         self.settle();
+        self.spare_wave_cells = wave_cells;
         self.spare_hits = recycle(hits);
         self.spare_hit_cells = hit_cells;
         self.spare_hit_causes = hit_causes;

@@ -238,14 +238,6 @@ impl Wave {
             self.sealed = true;
         }
     }
-
-    fn causes_of(&self, cell: u32) -> impl Iterator<Item = u32> + '_ {
-        let start = self.cell_causes.partition_point(|&(c, _)| c < cell);
-        self.cell_causes[start..]
-            .iter()
-            .take_while(move |&&(c, _)| c == cell)
-            .map(|&(_, cause)| cause)
-    }
 }
 
 /// Empties a vector of hits and hands back its allocation with another lifetime, so
@@ -306,6 +298,7 @@ pub struct Graph<P> {
     spare_hits: Vec<Hit<'static>>,
     spare_hit_cells: Vec<u32>,
     spare_hit_causes: Vec<u32>,
+    spare_wave_cells: Vec<u32>,
     /// Live cells with no dependents. They are kept so a unit registered again finds
     /// its cells in place, and swept in bulk (see `maybe_sweep`).
     empty_cells: usize,
@@ -366,6 +359,7 @@ impl<P> Graph<P> {
             spare_hits: Vec::with_capacity(BUFFER),
             spare_hit_cells: Vec::with_capacity(BUFFER),
             spare_hit_causes: Vec::with_capacity(BUFFER),
+            spare_wave_cells: Vec::with_capacity(BUFFER),
             empty_cells: 0,
             sweep_kept: 0,
             counters: Counters::default(),
