@@ -13,6 +13,7 @@ pub mod defaults_change;
 pub mod global_rebind;
 pub mod object_death;
 pub mod patch_vs_discard;
+pub mod shared_cells;
 pub mod storm;
 
 use depwatch::adapters::{CodeAdapter, DictAdapter, FunctionAdapter, TypeAdapter, WatchRequests};
@@ -79,7 +80,7 @@ pub struct Outcome {
 pub type Scenario = (&'static str, &'static str, fn() -> Outcome);
 
 /// Every scenario, in tour order.
-pub fn all() -> [Scenario; 10] {
+pub fn all() -> [Scenario; 11] {
     [
         (
             "global_rebind",
@@ -130,6 +131,11 @@ pub fn all() -> [Scenario; 10] {
             "storm",
             "a hot counter global stops being speculated on; invalidations stay bounded",
             storm::run,
+        ),
+        (
+            "shared_cells",
+            "8 units share one cached cell handle for `len`; a dead module's handle is refused",
+            shared_cells::run,
         ),
     ]
 }

@@ -1,0 +1,9 @@
+//! Runs one scenario: `cargo run --example shared_cells`. See `scenarios/shared_cells.rs`.
+
+#[allow(dead_code)]
+mod scenarios;
+
+fn main() {
+    let outcome = scenarios::shared_cells::run();
+    println!("{outcome:?}");
+}
