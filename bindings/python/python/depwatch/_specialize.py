@@ -254,60 +254,56 @@ def _factory_template(defaults, kwdefaults, closure):
 _FACTORY = _factory_template.__code__
 
 
-class _Specialized:
-    def __init__(self, func, registry):
-        functools.update_wrapper(self, func)
-        self._func = func
-        self._registry = registry
-        self._fast = None
-        self._unit = None
-        self.disabled = False
-        self.specializations = 0
+def _specialized(func, registry):
+    """The wrapper ``specialize`` returns: a plain function (a closure, which CPython
+    calls faster than an instance with ``__call__``) that runs the folded copy while
+    its unit is valid. Its attributes report the state: ``unit`` (the unit guarding the
+    current copy, if any), ``disabled`` (the storm policy refused), ``specializations``
+    and ``_fast`` (the current copy)."""
+    # [unit, copy]: read by every call, replaced by each specialization.
+    current = [None, None]
 
-    @property
-    def unit(self):
-        """The depwatch unit guarding the current specialized copy, if any."""
-        return self._unit
-
-    def _specialize(self):
+    def specialize_now():
         # The first attempt on objects depwatch was not watching yet is refused (it
         # cannot vouch for their past); they are watched from then on, so retry once.
         for _ in range(2):
-            ticket = self._registry.ticket()
-            fast, deps = fold_globals(self._func)
-            f = self._func
-            deps += [(f, "__code__"), (f, "__defaults__"), (f, "__kwdefaults__")]
+            ticket = registry.ticket()
+            fast, deps = fold_globals(func)
+            deps += [(func, "__code__"), (func, "__defaults__"), (func, "__kwdefaults__")]
             try:
-                self._unit = self._registry.unit(deps, ticket=ticket)
+                unit = registry.unit(deps, ticket=ticket)
             except Unstable:
                 # Something it reads keeps changing: stop speculating on this function.
-                self.disabled = True
-                self._unit = None
-                return
+                wrapper.disabled = True
+                break
             except StaleTicket:
-                self._unit = None
                 continue
-            self._fast = fast
-            self.specializations += 1
-            return
+            current[:] = [unit, fast]
+            wrapper.unit, wrapper._fast = unit, fast
+            wrapper.specializations += 1
+            return True
+        current[:] = [None, None]
+        wrapper.unit = None
+        return False
 
-    def __call__(self, *args, **kwargs):
-        unit = self._unit
-        if unit is None or not unit.valid:
-            if self.disabled:
-                return self._func(*args, **kwargs)
-            self._specialize()
-            unit = self._unit
-            if unit is None:
-                return self._func(*args, **kwargs)
-        return self._fast(*args, **kwargs)
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        unit, fast = current
+        if unit is not None and unit.valid:
+            return fast(*args, **kwargs)
+        if wrapper.disabled or not specialize_now():
+            return func(*args, **kwargs)
+        return current[1](*args, **kwargs)
 
-    def __get__(self, obj, objtype=None):
-        return self if obj is None else types.MethodType(self, obj)
+    wrapper.unit = None
+    wrapper._fast = None
+    wrapper.disabled = False
+    wrapper.specializations = 0
+    return wrapper
 
 
 def specialize(func=None, *, registry=None):
     """Decorator: see the module documentation."""
     if func is None:
         return lambda f: specialize(f, registry=registry)
-    return _Specialized(func, registry or _registry())
+    return _specialized(func, registry or _registry())
