@@ -68,6 +68,32 @@ fn quiet_key(c: &mut Criterion) {
     g.finish();
 }
 
+/// Registers k units, ids from `first`, on object 1's key 7, each with 7 more keyed
+/// dependencies on the background dicts (spread by `round`).
+fn hot_units(e: &mut dyn Engine, k: u64, round: u64, first: u64) {
+    for u in 0..k {
+        let mut deps = vec![(1, Aspect::Key(7))];
+        deps.extend((1..8).map(|s| (10 + (u * 7 + s + round) % 1000, Aspect::Key(100 + s))));
+        e.register(first + u, &deps);
+    }
+}
+
+/// Exact engines fire k; the bloom scan at least k (it over-fires).
+fn check_fired(e: &dyn Engine, out: &[u64], k: u64) {
+    let n = out.len() as u64;
+    let name = e.name();
+    assert!(
+        n == k || (name == "bloom-scan" && n > k),
+        "{name}: {n} of {k}"
+    );
+}
+
+/// The fan-out event, checked.
+fn fire_hot(e: &mut dyn Engine, out: &mut Vec<u64>, k: u64) {
+    e.mutate(1, Aspect::Key(7), "dict.MODIFIED", out);
+    check_fired(e, out, k);
+}
+
 fn fanout(c: &mut Criterion) {
     let mut g = c.benchmark_group("fanout");
     for k in [1u64, 10, 100, 1000] {
@@ -77,24 +103,10 @@ fn fanout(c: &mut Criterion) {
                 b.iter_batched_ref(
                     || {
                         let mut e = populated(name, 10_000);
-                        for u in 0..k {
-                            let mut deps = vec![(1, Aspect::Key(7))];
-                            deps.extend(
-                                (1..8).map(|s| (10 + (u * 7 + s) % 1000, Aspect::Key(100 + s))),
-                            );
-                            e.register(u + 1, &deps);
-                        }
+                        hot_units(&mut *e, k, 0, 1);
                         (e, Vec::new())
                     },
-                    |(e, out)| {
-                        e.mutate(1, Aspect::Key(7), "dict.MODIFIED", out);
-                        // Exact engines fire k; the bloom scan at least k (it over-fires).
-                        let n = out.len() as u64;
-                        assert!(
-                            n == k || (name == "bloom-scan" && n > k),
-                            "{name}: {n} of {k}"
-                        );
-                    },
+                    |(e, out)| fire_hot(&mut **e, out, k),
                     BatchSize::LargeInput,
                 )
             });
@@ -119,24 +131,12 @@ fn fanout_warm(c: &mut Criterion) {
                     let mut spent = std::time::Duration::ZERO;
                     for _ in 0..iters {
                         round += 1;
-                        for u in 0..k {
-                            let mut deps = vec![(1, Aspect::Key(7))];
-                            deps.extend(
-                                (1..8).map(|s| {
-                                    (10 + (u * 7 + s + round) % 1000, Aspect::Key(100 + s))
-                                }),
-                            );
-                            e.register(10_000_000 + round * k + u, &deps);
-                        }
+                        hot_units(&mut *e, k, round, 10_000_000 + round * k);
                         out.clear();
                         let start = std::time::Instant::now();
                         e.mutate(1, Aspect::Key(7), "dict.MODIFIED", &mut out);
                         spent += start.elapsed();
-                        let n = out.len() as u64;
-                        assert!(
-                            n == k || (name == "bloom-scan" && n > k),
-                            "{name}: {n} of {k}"
-                        );
+                        check_fired(&*e, &out, k);
                     }
                     spent
                 })
@@ -144,6 +144,13 @@ fn fanout_warm(c: &mut Criterion) {
         }
     }
     g.finish();
+}
+
+/// Unit `u`'s 8 keyed dependencies, keys from `first_key`, on consecutive dicts.
+fn eight_deps(u: u64, first_key: u64) -> Vec<(u64, Aspect)> {
+    (0..8)
+        .map(|s| (10 + (u + s) % 1000, Aspect::Key(first_key + s)))
+        .collect()
 }
 
 fn register(c: &mut Criterion) {
@@ -155,10 +162,7 @@ fn register(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(name, 8), |b| {
             b.iter(|| {
                 u += 1;
-                let deps: Vec<(u64, Aspect)> = (0..8)
-                    .map(|s| (10 + (u + s) % 1000, Aspect::Key(200 + s)))
-                    .collect();
-                e.register(u, &deps);
+                e.register(u, &eight_deps(u, 200));
             })
         });
     }
@@ -174,10 +178,7 @@ fn churn(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(name, 8), |b| {
             b.iter(|| {
                 u += 1;
-                let deps: Vec<(u64, Aspect)> = (0..8)
-                    .map(|s| (10 + (u + s) % 1000, Aspect::Key(300 + s)))
-                    .collect();
-                e.register(u, &deps);
+                e.register(u, &eight_deps(u, 300));
                 e.drop_unit(u);
             })
         });

@@ -38,37 +38,32 @@ fn dict_with_unit(key: u64) -> (Graph<&'static str>, DictAdapter, UnitId) {
     (g, dicts, u)
 }
 
+/// One event on a dict with one unit on key `FOO`: the unit fires once, with `label`,
+/// and is invalidated.
+fn assert_kills_the_unit(event: DictEvent, label: &str) {
+    let (mut g, mut dicts, u) = dict_with_unit(FOO);
+    let mut log = Log::new();
+    dicts
+        .on_event(&mut g, D, event, &mut record(&mut log))
+        .unwrap();
+    assert_eq!(log, [("unit", label)]);
+    assert!(!g.is_valid(u));
+}
+
 // ----- TestDictWatchers ----------------------------------------------------------------
 
 #[test]
 fn dict_set_new_item() {
-    let (mut g, mut dicts, u) = dict_with_unit(FOO);
-    let mut log = Log::new();
-    dicts
-        .on_event(
-            &mut g,
-            D,
-            DictEvent::Added { key: FOO },
-            &mut record(&mut log),
-        )
-        .unwrap();
-    assert_eq!(log, [("unit", "dict.ADDED")]);
-    assert!(!g.is_valid(u));
+    assert_kills_the_unit(DictEvent::Added { key: FOO }, "dict.ADDED");
 }
 
 #[test]
 fn dict_set_existing_item() {
-    let (mut g, mut dicts, u) = dict_with_unit(FOO);
-    let mut log = Log::new();
     let ev = DictEvent::Modified {
         key: FOO,
         values: Values::new(1, 2),
     };
-    dicts
-        .on_event(&mut g, D, ev, &mut record(&mut log))
-        .unwrap();
-    assert_eq!(log, [("unit", "dict.MODIFIED")]);
-    assert!(!g.is_valid(u));
+    assert_kills_the_unit(ev, "dict.MODIFIED");
 }
 
 #[test]
@@ -121,30 +116,13 @@ fn dict_no_event_if_not_watched() {
 fn dict_del_and_pop() {
     // `del d["foo"]` and `d.pop("foo")` both report DELETED.
     for _ in ["del", "pop"] {
-        let (mut g, mut dicts, u) = dict_with_unit(FOO);
-        let mut log = Log::new();
-        dicts
-            .on_event(
-                &mut g,
-                D,
-                DictEvent::Deleted { key: FOO },
-                &mut record(&mut log),
-            )
-            .unwrap();
-        assert_eq!(log, [("unit", "dict.DELETED")]);
-        assert!(!g.is_valid(u));
+        assert_kills_the_unit(DictEvent::Deleted { key: FOO }, "dict.DELETED");
     }
 }
 
 #[test]
 fn dict_clear() {
-    let (mut g, mut dicts, u) = dict_with_unit(FOO);
-    let mut log = Log::new();
-    dicts
-        .on_event(&mut g, D, DictEvent::Cleared, &mut record(&mut log))
-        .unwrap();
-    assert_eq!(log, [("unit", "dict.CLEARED")]);
-    assert!(!g.is_valid(u));
+    assert_kills_the_unit(DictEvent::Cleared, "dict.CLEARED");
 }
 
 #[test]

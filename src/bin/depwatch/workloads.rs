@@ -92,33 +92,23 @@ struct Workload {
 }
 
 fn workloads(n: usize) -> Vec<Workload> {
+    // 1000 events on keys nobody depends on, of `object`.
+    let quiet = |name: &str, object: u64| Workload {
+        name: name.into(),
+        reuse: true,
+        prepare: None,
+        ops: 1000,
+        unit: "event",
+        setup: Box::new(move |e| background(e, n)),
+        work: Box::new(move |e, out| {
+            for k in 0..1000 {
+                e.mutate(object, Aspect::Key(k), "dict.ADDED", out);
+            }
+        }),
+    };
     let mut w = vec![
-        Workload {
-            name: "quiet event, unwatched object".into(),
-            reuse: true,
-            prepare: None,
-            ops: 1000,
-            unit: "event",
-            setup: Box::new(move |e| background(e, n)),
-            work: Box::new(|e, out| {
-                for k in 0..1000 {
-                    e.mutate(IDLE, Aspect::Key(k), "dict.ADDED", out);
-                }
-            }),
-        },
-        Workload {
-            name: "quiet event, watched dict, unwatched key".into(),
-            reuse: true,
-            prepare: None,
-            ops: 1000,
-            unit: "event",
-            setup: Box::new(move |e| background(e, n)),
-            work: Box::new(|e, out| {
-                for k in 0..1000 {
-                    e.mutate(HOT, Aspect::Key(k), "dict.ADDED", out);
-                }
-            }),
-        },
+        quiet("quiet event, unwatched object", IDLE),
+        quiet("quiet event, watched dict, unwatched key", HOT),
     ];
     for k in [1usize, 10, 100, 1000] {
         w.push(Workload {
