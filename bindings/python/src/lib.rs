@@ -671,18 +671,29 @@ unsafe extern "C" fn type_callback(ty: *mut pyffi::PyTypeObject) -> c_int {
     0
 }
 
+/// Whether a function or code watcher can return at once. Those watchers see every
+/// function and code object in the interpreter, so they leave unless this object may be
+/// tracked: not on a creation, not while nothing of the kind is tracked, and not when
+/// the filter (a bit set before the object was tracked, never cleared) says no.
+#[inline(always)]
+fn unconcerned(created: bool, tracked: &AtomicUsize, handle: u64, key: u64) -> bool {
+    if created || tracked.load(Ordering::Relaxed) == 0 {
+        return true;
+    }
+    if !filter_may_contain(handle, key) {
+        count_prefilter_skip();
+        return true;
+    }
+    false
+}
+
 unsafe extern "C" fn function_callback(
     event: c_int,
     func: *mut pyffi::PyObject,
     new_value: *mut pyffi::PyObject,
 ) -> c_int {
-    // Function watchers see every function: leave at once unless this one may be
-    // tracked (a bit set before it was tracked, never cleared).
-    if event == ffi::FUNC_EVENT_CREATE || TRACKED_FUNCS.load(Ordering::Relaxed) == 0 {
-        return 0;
-    }
-    if !filter_may_contain(func as u64, FUNC_KEY) {
-        count_prefilter_skip();
+    let created = event == ffi::FUNC_EVENT_CREATE;
+    if unconcerned(created, &TRACKED_FUNCS, func as u64, FUNC_KEY) {
         return 0;
     }
     // SAFETY: called by CPython with the GIL held and a valid function object;
@@ -712,11 +723,8 @@ unsafe extern "C" fn function_callback(
 }
 
 unsafe extern "C" fn code_callback(event: c_int, co: *mut pyffi::PyObject) -> c_int {
-    if event == ffi::CODE_EVENT_CREATE || TRACKED_CODES.load(Ordering::Relaxed) == 0 {
-        return 0;
-    }
-    if !filter_may_contain(co as u64, CODE_KEY) {
-        count_prefilter_skip();
+    let created = event == ffi::CODE_EVENT_CREATE;
+    if unconcerned(created, &TRACKED_CODES, co as u64, CODE_KEY) {
         return 0;
     }
     // SAFETY: called by CPython with the GIL held and a valid code object.
