@@ -329,16 +329,15 @@ impl<P> Graph<P> {
             // by binary search instead of testing every edge.
             let edges = &rec.edges[..];
             let mut add = |cell: u32, run: &[Edge]| {
-                let start = cell_causes.partition_point(|&(c, _)| c < cell);
-                let n = cell_causes[start..]
-                    .iter()
-                    .take_while(|&&(c, _)| c == cell)
-                    .count();
-                let Some(c) = self.cells[cell as usize].as_ref().filter(|_| n > 0) else {
+                let by = cell_run(cell_causes, |&(c, _)| c, cell);
+                let Some(c) = self.cells[cell as usize]
+                    .as_ref()
+                    .filter(|_| !by.is_empty())
+                else {
                     return;
                 };
                 for e in run {
-                    for &(_, ci) in &cell_causes[start..start + n] {
+                    for &(_, ci) in by {
                         hits.push(Hit {
                             dependency: Dependency {
                                 object: c.object,
@@ -354,19 +353,14 @@ impl<P> Graph<P> {
             };
             if wave_cells.len() < edges.len() {
                 for &cell in &wave_cells {
-                    let start = edges.partition_point(|e| e.cell < cell);
-                    let len = edges[start..].iter().take_while(|e| e.cell == cell).count();
-                    if len > 0 {
-                        add(cell, &edges[start..start + len]);
+                    let run = cell_run(edges, |e| e.cell, cell);
+                    if !run.is_empty() {
+                        add(cell, run);
                     }
                 }
             } else {
-                let mut start = 0;
-                while start < edges.len() {
-                    let cell = edges[start].cell;
-                    let len = edges[start..].iter().take_while(|e| e.cell == cell).count();
-                    add(cell, &edges[start..start + len]);
-                    start += len;
+                for run in edges.chunk_by(|a, b| a.cell == b.cell) {
+                    add(run[0].cell, run);
                 }
             }
             if hits.is_empty() {

@@ -249,10 +249,19 @@ fn recycle<'a, 'b>(mut hits: Vec<Hit<'a>>) -> Vec<Hit<'b>> {
     hits.into_iter().map(|_| unreachable!("emptied")).collect()
 }
 
+/// The run of `items` (sorted by `cell_of`) whose cell is `c`.
+fn cell_run<T>(items: &[T], cell_of: impl Fn(&T) -> u32, c: u32) -> &[T] {
+    let start = items.partition_point(|t| cell_of(t) < c);
+    let len = items[start..]
+        .iter()
+        .take_while(|t| cell_of(t) == c)
+        .count();
+    &items[start..start + len]
+}
+
 /// Whether `edges` (sorted by cell) has an edge to cell `c`.
 fn has_edge_to(edges: &[Edge], c: u32) -> bool {
-    let i = edges.partition_point(|e| e.cell < c);
-    edges.get(i).is_some_and(|e| e.cell == c)
+    !cell_run(edges, |e| e.cell, c).is_empty()
 }
 
 static NEXT_GRAPH: AtomicU64 = AtomicU64::new(1);
