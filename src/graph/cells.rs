@@ -199,12 +199,7 @@ impl<P> Graph<P> {
         if let Some(rec) = self.objects.get_mut(object) {
             rec.watched_cells += 1;
             if rec.watched_cells == 1 {
-                self.watch_changes.push(WatchChange {
-                    object,
-                    kind: rec.kind,
-                    handle: rec.handle,
-                    watched: true,
-                });
+                self.watch_changes.push(rec.watch_change(object, true));
             }
         }
     }
@@ -233,12 +228,7 @@ impl<P> Graph<P> {
             dead = rec.dead;
             rec.watched_cells -= 1;
             if rec.watched_cells == 0 && !rec.dead {
-                self.watch_changes.push(WatchChange {
-                    object,
-                    kind: rec.kind,
-                    handle: rec.handle,
-                    watched: false,
-                });
+                self.watch_changes.push(rec.watch_change(object, false));
             }
         }
         if dead {
@@ -272,13 +262,9 @@ impl<P> Graph<P> {
     /// unsettled and drop the unit when settled.
     pub(super) fn unlink_all_except(&mut self, idx: u32, edges: &[Edge], skip: &[u32]) {
         self.live_edges -= edges.len();
-        let mut prev = NO_CELL;
-        for e in edges {
-            if e.cell != prev {
-                prev = e.cell;
-                if skip.binary_search(&e.cell).is_err() {
-                    self.unlink(idx, e.cell);
-                }
+        for c in distinct_cells(edges) {
+            if skip.binary_search(&c).is_err() {
+                self.unlink(idx, c);
             }
         }
     }

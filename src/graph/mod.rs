@@ -146,6 +146,19 @@ struct ObjectRecord {
     dead: bool,
 }
 
+impl ObjectRecord {
+    /// The hook's report that `object` (this record) gained its first dependent or lost
+    /// its last.
+    fn watch_change(&self, object: ObjectId, watched: bool) -> WatchChange {
+        WatchChange {
+            object,
+            kind: self.kind,
+            handle: self.handle,
+            watched,
+        }
+    }
+}
+
 #[derive(Default)]
 struct KeyIndex {
     cells: HashMap<Aspect, u32>,
@@ -257,6 +270,13 @@ fn cell_run<T>(items: &[T], cell_of: impl Fn(&T) -> u32, c: u32) -> &[T] {
         .take_while(|t| cell_of(t) == c)
         .count();
     &items[start..start + len]
+}
+
+/// The distinct cells of `edges` (sorted by cell), in order.
+fn distinct_cells(edges: &[Edge]) -> impl Iterator<Item = u32> + '_ {
+    edges
+        .chunk_by(|a, b| a.cell == b.cell)
+        .map(|run| run[0].cell)
 }
 
 /// Whether `edges` (sorted by cell) has an edge to cell `c`.

@@ -165,12 +165,8 @@ impl<P> Graph<P> {
             self.unit_keys.resize(idx as usize + 1, UnitId::default());
         }
         self.unit_keys[idx as usize] = unit;
-        let mut prev = NO_CELL;
-        for e in &edges {
-            if e.cell != prev {
-                self.link(idx, e.cell);
-                prev = e.cell;
-            }
+        for c in distinct_cells(&edges) {
+            self.link(idx, c);
         }
         self.live_edges += edges.len();
         self.scratch_edges = edges;
