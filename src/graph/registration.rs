@@ -74,26 +74,9 @@ impl<P> Graph<P> {
     /// the ticket) and returns its cell if it has one, else `NO_CELL`.
     pub(super) fn check_dep(&self, dep: &Dep, ticket: Option<&Ticket>) -> Result<u32, Error> {
         let rec = self.object(dep.object)?;
-        if rec.unstable {
-            return Err(Error::Unstable {
-                object: dep.object,
-                aspect: Aspect::Whole,
-            });
-        }
         let cell = self.find_cell(rec, dep.aspect);
-        if let Some(c) = cell
-            && self.cell(c).unstable
-        {
-            return Err(Error::Unstable {
-                object: dep.object,
-                aspect: dep.aspect,
-            });
-        }
-        if let Some(t) = ticket
-            && rec.changed_at > t.epoch
-        {
-            return Err(Error::StaleTicket { object: dep.object });
-        }
+        let unstable = cell.is_some_and(|c| self.cell(c).unstable);
+        check_acceptable(dep.object, rec, dep.aspect, unstable, ticket)?;
         Ok(cell.unwrap_or(NO_CELL))
     }
 
@@ -218,25 +201,7 @@ impl<P> Graph<P> {
             _ => return Err(Error::StaleCell(h)),
         };
         let rec = self.object(cell.object)?;
-        if rec.unstable {
-            return Err(Error::Unstable {
-                object: cell.object,
-                aspect: Aspect::Whole,
-            });
-        }
-        if cell.unstable {
-            return Err(Error::Unstable {
-                object: cell.object,
-                aspect: cell.aspect,
-            });
-        }
-        if let Some(t) = ticket
-            && rec.changed_at > t.epoch
-        {
-            return Err(Error::StaleTicket {
-                object: cell.object,
-            });
-        }
+        check_acceptable(cell.object, rec, cell.aspect, cell.unstable, ticket)?;
         Ok(h.index)
     }
 
@@ -366,4 +331,28 @@ impl<P> Graph<P> {
         units.dedup();
         Ok(units)
     }
+}
+
+/// The refusals a dependency on a live object can meet, in order: the object unstable,
+/// its (`aspect`) cell unstable, a change since the ticket.
+fn check_acceptable(
+    object: ObjectId,
+    rec: &ObjectRecord,
+    aspect: Aspect,
+    cell_unstable: bool,
+    ticket: Option<&Ticket>,
+) -> Result<(), Error> {
+    if rec.unstable {
+        return Err(Error::Unstable {
+            object,
+            aspect: Aspect::Whole,
+        });
+    }
+    if cell_unstable {
+        return Err(Error::Unstable { object, aspect });
+    }
+    if ticket.is_some_and(|t| rec.changed_at > t.epoch) {
+        return Err(Error::StaleTicket { object });
+    }
+    Ok(())
 }
