@@ -195,3 +195,41 @@ def test_folded_copy_keeps_line_numbers_and_exception_handlers():
     assert where[0] == where[1]
     assert where[0][1] == plain.__code__.co_firstlineno + 3
     assert list(copy.__code__.co_lines())[-1][2] == list(plain.__code__.co_lines())[-1][2]
+
+
+def _stdlib_functions():
+    import argparse
+    import json.decoder
+    import textwrap
+    import types
+
+    for mod in (json.decoder, textwrap, argparse):
+        for obj in vars(mod).values():
+            if isinstance(obj, types.FunctionType):
+                yield obj
+            elif isinstance(obj, type):
+                yield from (v for v in vars(obj).values() if isinstance(v, types.FunctionType))
+
+
+def test_table_encoders_round_trip_on_stdlib_code():
+    # Re-encoding a function's own positions and exception table gives back the same.
+    import dis
+
+    from depwatch._specialize import _encode_exception_table, _encode_locations
+
+    n = 0
+    for f in _stdlib_functions():
+        c = f.__code__
+        positions = list(c.co_positions())
+        entries = [
+            (e.start // 2, e.end // 2, e.target // 2, e.depth, int(e.lasti))
+            for e in dis._parse_exception_table(c)
+        ]
+        new = c.replace(
+            co_linetable=_encode_locations(positions, c.co_firstlineno),
+            co_exceptiontable=_encode_exception_table(entries),
+        )
+        assert list(new.co_positions()) == positions, f
+        assert dis._parse_exception_table(new) == dis._parse_exception_table(c), f
+        n += 1
+    assert n > 100

@@ -89,18 +89,15 @@ def _encode_locations(positions, firstlineno):
         lineno, end_line, col, end_col = pos
         if lineno is None:
             out.append(0x80 | (15 << 3) | (n - 1))  # no location
-        elif end_line is None or col is None or end_col is None:
-            out.append(0x80 | (13 << 3) | (n - 1))  # line only
-            delta = lineno - line
-            _varint_le(((-delta) << 1) | 1 if delta < 0 else delta << 1, out)
-            line = lineno
         else:
-            out.append(0x80 | (14 << 3) | (n - 1))  # long form
+            long_form = None not in (end_line, col, end_col)
+            out.append(0x80 | ((14 if long_form else 13) << 3) | (n - 1))  # 13: line only
             delta = lineno - line
             _varint_le(((-delta) << 1) | 1 if delta < 0 else delta << 1, out)
-            _varint_le(end_line - lineno, out)
-            _varint_le(col + 1, out)
-            _varint_le(end_col + 1, out)
+            if long_form:
+                _varint_le(end_line - lineno, out)
+                _varint_le(col + 1, out)
+                _varint_le(end_col + 1, out)
             line = lineno
         i += n
     return bytes(out)
