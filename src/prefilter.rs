@@ -137,6 +137,16 @@ mod tests {
     }
 
     #[test]
+    fn inserting_a_present_key_again_does_not_fill_the_filter() {
+        let mut f = KeyFilter::default();
+        assert!(!f.insert(1));
+        // A one-word filter holds one key; the same key again asks for no rebuild.
+        assert!(!f.insert(1));
+        assert!(!f.insert(1));
+        assert!(f.may_contain(1));
+    }
+
+    #[test]
     fn insert_reports_overflow_and_sparse() {
         let mut f = KeyFilter::default();
         assert!(!f.insert(1));

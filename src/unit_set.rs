@@ -304,6 +304,16 @@ mod tests {
     }
 
     #[test]
+    fn small_sets_grow_by_half_not_double() {
+        let mut set = UnitSet::default();
+        for u in 0..100 {
+            set.insert(u);
+        }
+        // Growing by half from 12 stops at 135 slots for 100 units; doubling, at 192.
+        assert!(set.heap_bytes() <= 4 * 150, "{} bytes", set.heap_bytes());
+    }
+
+    #[test]
     fn promotes_and_demotes() {
         let mut set = UnitSet::default();
         for u in 0..=PROMOTE_AT as u32 {

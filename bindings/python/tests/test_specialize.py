@@ -4,6 +4,8 @@ after every kind of mutation."""
 import builtins
 import sys
 
+import pytest
+
 import depwatch
 
 SRC = '''
@@ -233,3 +235,19 @@ def test_table_encoders_round_trip_on_stdlib_code():
         assert dis._parse_exception_table(new) == dis._parse_exception_table(c), f
         n += 1
     assert n > 100
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="3.12 specializes calls to any function")
+def test_calls_to_the_folded_copy_can_be_specialized():
+    # On 3.13 a function made by types.FunctionType gets no version, so CALL stays
+    # generic; the copy is made by MAKE_FUNCTION so that call sites specialize.
+    import dis
+
+    from depwatch._specialize import fold_globals
+
+    copy, _ = fold_globals(fresh()["compute"])
+    ns = {}
+    exec("def loop(fn):\n    for _ in range(1000):\n        fn(1)\n", ns)
+    ns["loop"](copy)
+    calls = [i.opname for i in dis.get_instructions(ns["loop"], adaptive=True) if "CALL" in i.opname]
+    assert any(op.startswith("CALL_PY_") for op in calls), calls
