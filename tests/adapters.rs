@@ -541,6 +541,10 @@ fn code_create_and_destroy_counts() {
     }
     assert_eq!((lazy.stats().retired, eager.stats().retired), (0, 1));
     assert_eq!((lazy.stats().untracked, eager.stats().tracked), (1, 2));
+    let mut handles: Vec<u64> = eager.tracked_handles().collect();
+    handles.sort();
+    assert_eq!(handles, [0x1, 0x3], "the dead one is gone");
+    assert_eq!(lazy.tracked_handles().count(), 0);
 }
 
 #[test]
@@ -667,6 +671,7 @@ fn func_destroy_invalidates_and_retires() {
     let u = g
         .register_with(|g| [funcs.attr(g, 0xf, Attr::Code)], "inlined")
         .unwrap();
+    assert_eq!(funcs.tracked_handles().collect::<Vec<_>>(), [0xf]);
     let mut log = Log::new();
     funcs
         .on_event(&mut g, 0xf, FunctionEvent::Destroy, &mut record(&mut log))
@@ -674,6 +679,7 @@ fn func_destroy_invalidates_and_retires() {
     assert_eq!(log, [("inlined", "destroyed")]);
     assert!(!g.is_valid(u));
     assert_eq!(funcs.get(0xf), None);
+    assert_eq!(funcs.tracked_handles().count(), 0);
     // Untracked functions (most of them: the watcher sees every function) are no-ops.
     funcs
         .on_event(&mut g, 0x99, FunctionEvent::Destroy, &mut record(&mut log))

@@ -90,6 +90,12 @@ impl CodeAdapter {
         self.handles.get(handle)
     }
 
+    /// Every handle tracked now (until its code object's death event), in no order. A VM
+    /// that filters this kind's events on its side rebuilds its filter from these.
+    pub fn tracked_handles(&self) -> impl Iterator<Item = Handle> + '_ {
+        self.handles.handles()
+    }
+
     /// A dependency on the whole code object at `handle` (tracking it).
     pub fn whole<P>(&mut self, graph: &mut Graph<P>, handle: Handle) -> Dep {
         Dep::whole(self.track(graph, handle))

@@ -139,6 +139,12 @@ impl FunctionAdapter {
         self.handles.get(handle)
     }
 
+    /// Every handle tracked now (until its function's death event), in no order. A VM
+    /// that filters this kind's events on its side rebuilds its filter from these.
+    pub fn tracked_handles(&self) -> impl Iterator<Item = Handle> + '_ {
+        self.handles.handles()
+    }
+
     /// A dependency on one attribute of the function at `handle` (tracking it).
     pub fn attr<P>(&mut self, graph: &mut Graph<P>, handle: Handle, attr: Attr) -> Dep {
         Dep::attr(self.track(graph, handle), attr)

@@ -94,6 +94,10 @@ impl HandleMap {
         self.ids.get(&handle).copied()
     }
 
+    pub(crate) fn handles(&self) -> impl Iterator<Item = Handle> + '_ {
+        self.ids.keys().copied()
+    }
+
     /// Counts an event; returns the tracked ID, or `None` (counted as untracked).
     pub(crate) fn event(&mut self, handle: Handle) -> Option<ObjectId> {
         self.stats.events += 1;

@@ -214,25 +214,38 @@ static ANY_WHOLE_DICT: AtomicBool = AtomicBool::new(false);
 static PREFILTER_SKIPS: AtomicU64 = AtomicU64::new(0);
 /// The key used for whole-dict dependencies in the filter.
 const WHOLE_KEY: u64 = 0x9e37_79b9_7f4a_7c15;
-/// The keys under which tracked functions and code objects are in the filter. Function
-/// and code watchers see every such object in the interpreter; a death or change of an
-/// untracked one (the filter says no) returns at once, without the lock.
+
+// Function and code watchers see every function and code object in the interpreter,
+// so they have a filter of their own, over the tracked ones: a death or change of any
+// other returns at once, without the lock. A bit is set before its object is tracked.
+// Unlike the key filter it is rebuilt from the live tracked handles whenever a tracked
+// one dies: the allocator hands a dead function's address to the next function at
+// once, and a stale bit would send every later function at that address down the full
+// path. The rebuild runs under the GIL and the state lock and runs no Python code, so
+// no callback reads the filter half-built.
+const OBJECT_FILTER_WORDS: usize = 1 << 12; // 256 Ki bits, 32 KiB
+static OBJECT_FILTER: [AtomicU64; OBJECT_FILTER_WORDS] =
+    [const { AtomicU64::new(0) }; OBJECT_FILTER_WORDS];
+/// Function and code deaths (of tracked ones) already reflected in `OBJECT_FILTER`.
+static OBJECT_FILTER_RETIRED: AtomicU64 = AtomicU64::new(0);
+/// The keys under which functions and code objects are in `OBJECT_FILTER`.
 const FUNC_KEY: u64 = 0x6a09_e667_f3bc_c908;
 const CODE_KEY: u64 = 0xbb67_ae85_84ca_a73b;
 
 /// One multiply: a str key's hash is already SipHash output, and the dict's address
 /// is spread by a Fibonacci multiply whose high half (where every address bit has
 /// reached) is rotated down to the word index.
+/// `table`'s length is a power of two.
 #[inline(always)]
-fn filter_slot(dict: u64, key: u64) -> (usize, u64) {
-    let h = key ^ dict.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(32);
-    let word = (h as usize) & (FILTER_WORDS - 1);
+fn filter_slot(table: &[AtomicU64], object: u64, key: u64) -> (usize, u64) {
+    let h = key ^ object.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(32);
+    let word = (h as usize) & (table.len() - 1);
     (word, (1u64 << (h >> 58)) | (1u64 << ((h >> 52) & 63)))
 }
 
-fn filter_insert(dict: u64, key: u64) {
-    let (word, bits) = filter_slot(dict, key);
-    KEY_FILTER[word].fetch_or(bits, Ordering::Relaxed);
+fn filter_insert(table: &[AtomicU64], object: u64, key: u64) {
+    let (word, bits) = filter_slot(table, object, key);
+    table[word].fetch_or(bits, Ordering::Relaxed);
 }
 
 /// Counts an event the prefilter let a callback skip. Callbacks run under the GIL, one
@@ -246,9 +259,29 @@ fn count_prefilter_skip() {
     );
 }
 
-fn filter_may_contain(dict: u64, key: u64) -> bool {
-    let (word, bits) = filter_slot(dict, key);
-    KEY_FILTER[word].load(Ordering::Relaxed) & bits == bits
+#[inline(always)]
+fn filter_may_contain(table: &[AtomicU64], object: u64, key: u64) -> bool {
+    let (word, bits) = filter_slot(table, object, key);
+    table[word].load(Ordering::Relaxed) & bits == bits
+}
+
+/// Rebuilds `OBJECT_FILTER` from the live tracked functions and code objects, if a
+/// tracked one died since the last rebuild.
+fn refresh_object_filter(state: &State) {
+    let retired = state.funcs.stats().retired + state.codes.stats().retired;
+    if OBJECT_FILTER_RETIRED.load(Ordering::Relaxed) == retired {
+        return;
+    }
+    for word in &OBJECT_FILTER {
+        word.store(0, Ordering::Relaxed);
+    }
+    for h in state.funcs.tracked_handles() {
+        filter_insert(&OBJECT_FILTER, h, FUNC_KEY);
+    }
+    for h in state.codes.tracked_handles() {
+        filter_insert(&OBJECT_FILTER, h, CODE_KEY);
+    }
+    OBJECT_FILTER_RETIRED.store(retired, Ordering::Relaxed);
 }
 
 /// Runs `f` on the state (installing the watchers on first use), then applies any
@@ -345,10 +378,12 @@ fn drain(state: &mut State) {
     }
 }
 
-/// Lets the function and code watchers skip work while nothing of theirs is tracked.
+/// Lets the function and code watchers skip work while nothing of theirs is tracked,
+/// and drops the filter bits of the tracked ones that died.
 fn publish_tracked(state: &State) {
     TRACKED_FUNCS.store(state.funcs.stats().tracked, Ordering::Relaxed);
     TRACKED_CODES.store(state.codes.stats().tracked, Ordering::Relaxed);
+    refresh_object_filter(state);
 }
 
 /// Applies one event; returns whether it fired a unit or killed an object (so watch
@@ -611,9 +646,9 @@ unsafe extern "C" fn dict_callback(
         // exact str's cached hash runs no code.
         if let Some(hash) = unsafe { cached_str_hash(key) } {
             let handle = dict as u64;
-            if !filter_may_contain(handle, hash)
+            if !filter_may_contain(&KEY_FILTER, handle, hash)
                 && (!ANY_WHOLE_DICT.load(Ordering::Relaxed)
-                    || !filter_may_contain(handle, WHOLE_KEY))
+                    || !filter_may_contain(&KEY_FILTER, handle, WHOLE_KEY))
             {
                 count_prefilter_skip();
                 return 0;
@@ -674,13 +709,13 @@ unsafe extern "C" fn type_callback(ty: *mut pyffi::PyTypeObject) -> c_int {
 /// Whether a function or code watcher can return at once. Those watchers see every
 /// function and code object in the interpreter, so they leave unless this object may be
 /// tracked: not on a creation, not while nothing of the kind is tracked, and not when
-/// the filter (a bit set before the object was tracked, never cleared) says no.
+/// `OBJECT_FILTER` says no.
 #[inline(always)]
 fn unconcerned(created: bool, tracked: &AtomicUsize, handle: u64, key: u64) -> bool {
     if created || tracked.load(Ordering::Relaxed) == 0 {
         return true;
     }
-    if !filter_may_contain(handle, key) {
+    if !filter_may_contain(&OBJECT_FILTER, handle, key) {
         count_prefilter_skip();
         return true;
     }
@@ -912,8 +947,10 @@ impl Registry {
             // the full path only if its bit is set (see `function_callback`).
             for (spec, _) in &specs {
                 match spec {
-                    Spec::FuncAttr(h, _) | Spec::FuncWhole(h) => filter_insert(*h, FUNC_KEY),
-                    Spec::Code(h) => filter_insert(*h, CODE_KEY),
+                    Spec::FuncAttr(h, _) | Spec::FuncWhole(h) => {
+                        filter_insert(&OBJECT_FILTER, *h, FUNC_KEY)
+                    }
+                    Spec::Code(h) => filter_insert(&OBJECT_FILTER, *h, CODE_KEY),
                     _ => {}
                 }
             }
@@ -980,12 +1017,12 @@ impl Registry {
                 let site = sites.as_ref().map_or(i as u32, |s| s[i]);
                 let dep = match spec {
                     Spec::DictKey(h, k, name) => {
-                        filter_insert(*h, *k);
+                        filter_insert(&KEY_FILTER, *h, *k);
                         dicts.key(graph, *h, *k).named(name.as_str())
                     }
                     Spec::DictWhole(h) => {
                         ANY_WHOLE_DICT.store(true, Ordering::Relaxed);
-                        filter_insert(*h, WHOLE_KEY);
+                        filter_insert(&KEY_FILTER, *h, WHOLE_KEY);
                         dicts.whole(graph, *h)
                     }
                     Spec::TypeAttr(h, k, name) => types.attr(graph, *h, *k).named(name.as_str()),

@@ -434,3 +434,30 @@ def test_deaths_of_untracked_functions_skip_by_prefilter(registry):
     assert u.valid
     tracked.__code__ = (lambda: 2).__code__
     assert not u.valid and u.reasons == ["func.MODIFY_CODE"]
+
+
+def test_a_dead_tracked_functions_address_is_not_stale_in_the_filter(registry):
+    # The allocator hands a dead function's address to the next function; once the
+    # tracked function at that address has died, functions landing there must be
+    # skipped too, not sent down the full path by a stale filter bit.
+    def make():
+        def g():
+            return 1
+
+        return g
+
+    keep = make()
+    kept = registry.unit([(keep, "__code__")])  # something stays tracked
+    doomed = make()
+    registry.unit([(doomed, "__code__")])
+    addr = id(doomed)
+    del doomed  # DESTROY: retired
+    before = registry.stats()["prefilter_skips"]
+    reused = 0
+    for _ in range(200):
+        f = make()
+        reused += id(f) == addr
+        del f
+    assert reused > 0, "the test needs the address reused"
+    assert registry.stats()["prefilter_skips"] - before == 200
+    assert kept.valid
