@@ -1,9 +1,12 @@
 //! Differential tests of the adapters against naive models: the dict adapter's handle
-//! map under address reuse, and the type adapter's subclass fan-out.
+//! map under address reuse, the function adapter's tracked handles, and the type
+//! adapter's subclass fan-out.
 
 use std::collections::{HashMap, HashSet};
 
-use depwatch::adapters::{DictAdapter, DictEvent, TypeAdapter, Values};
+use depwatch::adapters::{
+    DictAdapter, DictEvent, FunctionAdapter, FunctionEvent, TypeAdapter, Values,
+};
 use depwatch::{Fire, Graph, UnitId, Verdict};
 use proptest::prelude::*;
 
@@ -136,5 +139,39 @@ proptest! {
             .map(|(i, _)| i)
             .collect();
         prop_assert_eq!(fired, want);
+    }
+
+    /// The function adapter tracks a handle from its first dependent (or its CREATE,
+    /// when tracking creates) until its DESTROY; `tracked_handles` lists exactly those.
+    #[test]
+    fn function_adapter_tracks_exactly_the_live_handles(
+        eager in any::<bool>(),
+        ops in prop::collection::vec((0u8..3, 0u64..6), 1..100),
+    ) {
+        let mut g: Graph<u64> = Graph::new();
+        let mut funcs = if eager { FunctionAdapter::tracking_creates() } else { FunctionAdapter::new() };
+        let mut model: HashSet<u64> = HashSet::new();
+        let invalidate = &mut |_: &mut Graph<u64>, _: Fire<'_, u64>| Verdict::Invalidate;
+        for (op, h) in ops {
+            match op {
+                0 => {
+                    g.register_with(|g| [funcs.attr(g, h, depwatch::Attr::Code)], h).unwrap();
+                    model.insert(h);
+                }
+                1 => {
+                    funcs.on_event(&mut g, h, FunctionEvent::Create, invalidate).unwrap();
+                    if eager {
+                        model.insert(h);
+                    }
+                }
+                _ => {
+                    funcs.on_event(&mut g, h, FunctionEvent::Destroy, invalidate).unwrap();
+                    model.remove(&h);
+                }
+            }
+            let got: HashSet<u64> = funcs.tracked_handles().collect();
+            prop_assert_eq!(&got, &model);
+            prop_assert_eq!(funcs.stats().tracked, model.len());
+        }
     }
 }
