@@ -107,3 +107,21 @@ fn bad_input_exits_2_with_a_clear_error() {
     assert_eq!(code, 2);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_like_sigpipe() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_depwatch"))
+        .args(["replay", TRACE, "--engine", "all", "--budget-ms", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run depwatch");
+    // The reader goes away before the first line is written (parsing the trace alone
+    // takes milliseconds), as with `depwatch replay ... | head -0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(err.is_empty(), "no panic, no message: {err}");
+}

@@ -23,6 +23,38 @@ use depwatch::replay::driver::{self, Replay};
 use depwatch::replay::engines::{ENGINES, engine};
 use depwatch::replay::trace::Trace;
 
+/// `print!` for the command's output. `print!` panics when stdout is closed, as when
+/// the output is piped into `head`; this ends the process the way a C tool killed by
+/// `SIGPIPE` does (status 141), with no message.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(e);
+        }
+    }};
+}
+
+/// `println!`, ending quietly on a closed stdout as `out!` does.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(e);
+        }
+    }};
+}
+
+/// Ends the process after a failed write to stdout: quietly with status 141 when the
+/// reader went away (a broken pipe), with a message and status 2 otherwise.
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("depwatch: writing to stdout: {e}");
+    std::process::exit(2);
+}
+
 mod workloads;
 
 // ----- peak heap bytes: a counting global allocator -----------------------------------
@@ -73,10 +105,18 @@ static ALLOCATOR: Counting = Counting;
 
 /// Peak heap bytes held while running `f`, above what was held before.
 fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let (out, _, peak) = held_after(f);
+    (out, peak)
+}
+
+/// Runs `f`; returns its result, the heap bytes still held when it returns, and the
+/// peak while it ran, both above what was held before.
+fn held_after<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
     let base = CURRENT.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
     let out = f();
-    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+    let held = CURRENT.load(Ordering::Relaxed).saturating_sub(base);
+    (out, held, PEAK.load(Ordering::Relaxed).saturating_sub(base))
 }
 
 // ----- replay -------------------------------------------------------------------------
@@ -190,7 +230,7 @@ fn replay_command(args: &[String]) -> Result<ExitCode, String> {
 fn print_rows(trace: &Trace, reference: &Replay, rows: &[Row], json: bool) {
     if json {
         for r in rows {
-            println!(
+            outln!(
                 "{{\"engine\":{},\"trace\":{},\"events\":{},\"units\":{},\"edges\":{},\"invalidations\":{},\"spurious\":{},\"missed\":{},\"ns_per_event\":{:.2},\"peak_bytes\":{}}}",
                 json_string(r.engine),
                 json_string(&trace.name),
@@ -206,7 +246,7 @@ fn print_rows(trace: &Trace, reference: &Replay, rows: &[Row], json: bool) {
         }
         return;
     }
-    println!(
+    outln!(
         "trace {}: {} events, {} units, {} edges; exact semantics: {} invalidations ({} by M, {} by D), {} units live at the end",
         trace.name,
         reference.events,
@@ -217,12 +257,18 @@ fn print_rows(trace: &Trace, reference: &Replay, rows: &[Row], json: bool) {
         reference.invalidated_by_death,
         reference.live_at_end
     );
-    println!(
+    outln!(
         "{:<15} {:>10} {:>13} {:>13} {:>9} {:>7} {:>12}",
-        "engine", "ns/event", "events/s", "invalidations", "spurious", "missed", "peak bytes"
+        "engine",
+        "ns/event",
+        "events/s",
+        "invalidations",
+        "spurious",
+        "missed",
+        "peak bytes"
     );
     for r in rows {
-        println!(
+        outln!(
             "{:<15} {:>10.1} {:>13.0} {:>13} {:>9} {:>7} {:>12}",
             r.engine,
             r.ns_per_event,
@@ -235,14 +281,14 @@ fn print_rows(trace: &Trace, reference: &Replay, rows: &[Row], json: bool) {
     }
     if let Some(dw) = rows.iter().find(|r| r.engine == "depwatch") {
         for r in rows.iter().filter(|r| r.engine != "depwatch") {
-            println!(
+            outln!(
                 "  {} / depwatch: {:.2}x time per event",
                 r.engine,
                 r.ns_per_event / dw.ns_per_event
             );
         }
     }
-    println!();
+    outln!();
 }
 
 fn main() -> ExitCode {
@@ -264,11 +310,21 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// The counting allocator is global: tests that read it run one at a time, and so
+    /// does every other test in this binary, so no allocation of theirs is counted.
+    static ALONE: Mutex<()> = Mutex::new(());
+
+    fn alone() -> std::sync::MutexGuard<'static, ()> {
+        ALONE.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
     /// Exercises the allocator's `unsafe` paths: alloc, realloc and dealloc go through
     /// `Counting` and are counted.
     #[test]
     fn counting_allocator_tracks_peak() {
+        let _alone = alone();
         let (len, peak) = peak_during(|| {
             let mut v: Vec<u8> = Vec::with_capacity(1 << 20);
             v.extend(std::iter::repeat_n(7u8, 1 << 20));
@@ -282,7 +338,53 @@ mod tests {
     }
 
     #[test]
+    fn held_bytes_are_what_outlives_the_call() {
+        let _alone = alone();
+        let (v, held, peak) = held_after(|| {
+            let keep: Vec<u64> = Vec::with_capacity(1000);
+            let gone: Vec<u64> = Vec::with_capacity(4000);
+            drop(gone);
+            keep
+        });
+        assert_eq!(v.capacity(), 1000);
+        assert!((8000..9000).contains(&held), "held {held}");
+        assert!(peak >= 40_000, "peak {peak}");
+    }
+
+    #[test]
     fn json_strings_are_escaped() {
+        let _alone = alone();
         assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+    }
+
+    #[test]
+    fn footprint_table_measures_every_engine_on_the_same_edges() {
+        let _alone = alone();
+        let (rows, estimate) = workloads::footprints(2_000);
+        let names: Vec<&str> = rows.iter().map(|r| r.name).collect();
+        assert_eq!(names[..ENGINES.len()], ENGINES);
+        assert_eq!(names[ENGINES.len()..], ["depwatch graph"]);
+        let edges = rows[0].edges;
+        assert!(
+            edges > 15_000,
+            "2000 units x 8 deps, a few deduplicated: {edges}"
+        );
+        for r in &rows {
+            assert_eq!(r.edges, edges, "{r:?}");
+            // Every engine stores at least a 4-byte unit number per edge.
+            assert!(r.held >= 4 * edges && r.peak >= r.held, "{r:?}");
+        }
+        let (engine, graph) = (&rows[0], &rows[ENGINES.len()]);
+        assert!(
+            graph.held < engine.held,
+            "the engine adds its trace-id maps"
+        );
+        // The graph's own estimate is within a quarter of what the allocator counted.
+        let ratio = estimate as f64 / graph.held as f64;
+        assert!(
+            (0.75..1.25).contains(&ratio),
+            "{estimate} vs {}",
+            graph.held
+        );
     }
 }

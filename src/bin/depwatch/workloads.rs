@@ -4,7 +4,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use depwatch::replay::engines::{ENGINES, Engine, engine};
-use depwatch::{Aspect, Kind};
+use depwatch::{Aspect, Dep, Graph, Kind, ObjectId};
+
+use crate::held_after;
 
 /// A deterministic xorshift stream.
 fn stream(seed: u64) -> impl FnMut() -> u64 {
@@ -21,15 +23,14 @@ const HOT: u64 = 1;
 const IDLE: u64 = 2;
 const FIRST_BG: u64 = 10;
 
-/// `n` background units, 8 keyed dependencies each, over n/10 (at least 100) dicts
-/// of 16 keys. Object `HOT` is a watched dict; `IDLE` is tracked but unwatched.
-fn background(e: &mut dyn Engine, n: usize) {
+/// The background's dependency sets: `n` units, 8 keyed dependencies each (fewer
+/// after deduplication), over n/10 (at least 100) dicts of 16 keys, numbered from
+/// `FIRST_BG`. Calls `register(unit, deps)` for each; returns the edge count.
+fn background_units(n: usize, mut register: impl FnMut(u64, &[(u64, Aspect)])) -> usize {
     let objects = (n / 10).max(100) as u64;
-    for o in 0..objects + FIRST_BG {
-        e.object(o + 1, Kind::Dict);
-    }
     let mut next = stream(n as u64);
     let mut deps = Vec::with_capacity(8);
+    let mut edges = 0;
     for u in 0..n as u64 {
         deps.clear();
         for _ in 0..8 {
@@ -37,8 +38,20 @@ fn background(e: &mut dyn Engine, n: usize) {
         }
         deps.sort_unstable();
         deps.dedup();
-        e.register(1_000_000 + u, &deps);
+        edges += deps.len();
+        register(1_000_000 + u, &deps);
     }
+    edges
+}
+
+/// The background: `background_units` registered on `e`. Object `HOT` is a watched
+/// dict; `IDLE` is tracked but unwatched.
+fn background(e: &mut dyn Engine, n: usize) {
+    let objects = (n / 10).max(100) as u64;
+    for o in 0..objects + FIRST_BG {
+        e.object(o + 1, Kind::Dict);
+    }
+    background_units(n, |u, deps| e.register(u, deps));
     // Make HOT a watched dict: one unit on one of its keys.
     e.register(999_999, &[(HOT, Aspect::Key(u64::MAX))]);
 }
@@ -253,34 +266,115 @@ pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
     } else {
         (&[1_000, 10_000, 100_000], Duration::from_millis(200))
     };
-    println!("median ns per operation, every engine on the same workload in this process");
-    println!(
+    outln!("median ns per operation, every engine on the same workload in this process");
+    outln!(
         "(x/dw: that engine's time over depwatch's; bloom extra: spurious invalidations per run)"
     );
-    print!("{:<44} {:>7} {:>6}", "workload", "units", "per");
+    out!("{:<44} {:>7} {:>6}", "workload", "units", "per");
     for e in ENGINES {
-        print!(" {e:>14}");
+        out!(" {e:>14}");
     }
     for e in &ENGINES[1..] {
-        print!(" {:>10}", format!("{}/dw", short(e)));
+        out!(" {:>10}", format!("{}/dw", short(e)));
     }
-    println!(" {:>12}", "bloom extra");
+    outln!(" {:>12}", "bloom extra");
     for &n in sizes {
         for w in workloads(n) {
             let runs: Vec<(f64, usize)> = ENGINES.iter().map(|e| measure(e, &w, budget)).collect();
             let ns: Vec<f64> = runs.iter().map(|r| r.0 / w.ops as f64).collect();
-            print!("{:<44} {:>7} {:>6}", w.name, n, w.unit);
+            out!("{:<44} {:>7} {:>6}", w.name, n, w.unit);
             for v in &ns {
-                print!(" {v:>14.1}");
+                out!(" {v:>14.1}");
             }
             for v in &ns[1..] {
-                print!(" {:>9.1}x", v / ns[0]);
+                out!(" {:>9.1}x", v / ns[0]);
             }
             // Invalidations the bloom scan made beyond the exact ones, per run.
-            println!(" {:>12}", runs[3].1 - runs[0].1);
+            outln!(" {:>12}", runs[3].1 - runs[0].1);
         }
     }
+    print_footprints(if quick { 100_000 } else { 1_000_000 });
     Ok(ExitCode::SUCCESS)
+}
+
+/// One row of the footprint table.
+#[derive(Debug)]
+pub(crate) struct Footprint {
+    pub(crate) name: &'static str,
+    pub(crate) edges: usize,
+    /// Heap bytes held once the units are registered.
+    pub(crate) held: usize,
+    /// Peak heap bytes while registering them.
+    pub(crate) peak: usize,
+}
+
+/// Heap held by every engine after registering the background of `n` units, as the
+/// counting allocator sees it (bytes requested; malloc's own headers not included),
+/// and the same for depwatch's graph alone, without the engine's trace-id maps, last.
+/// Also returns the graph's own estimate, `stats().bytes`.
+pub(crate) fn footprints(n: usize) -> (Vec<Footprint>, usize) {
+    let mut rows = Vec::new();
+    for name in ENGINES {
+        let ((e, edges), held, peak) = held_after(|| {
+            let mut e = engine(name).expect("known engine");
+            let edges = background_units(n, |u, deps| e.register(u, deps));
+            (e, edges)
+        });
+        rows.push(Footprint {
+            name,
+            edges,
+            held,
+            peak,
+        });
+        drop(e);
+    }
+    let ((g, edges), held, peak) = held_after(|| {
+        let mut g: Graph<u64> = Graph::new();
+        let objects = (n / 10).max(100) as u64 + FIRST_BG;
+        // The VM's side (each object holding its ID) is not the graph's: freed below.
+        let ids: Vec<ObjectId> = (0..objects).map(|o| g.track(Kind::Dict, o)).collect();
+        let edges = background_units(n, |u, deps| {
+            let deps = deps.iter().map(|&(o, a)| Dep::new(ids[o as usize], a));
+            g.register(deps, u).expect("fresh objects, no storm");
+        });
+        drop(ids);
+        (g, edges)
+    });
+    rows.push(Footprint {
+        name: "depwatch graph",
+        edges,
+        held,
+        peak,
+    });
+    (rows, g.stats().bytes)
+}
+
+fn print_footprints(n: usize) {
+    let (rows, estimate) = footprints(n);
+    outln!();
+    outln!("heap held after registering {n} units x 8 keyed deps (counting allocator)");
+    outln!(
+        "{:<16} {:>10} {:>14} {:>11} {:>14}",
+        "engine",
+        "edges",
+        "bytes held",
+        "bytes/edge",
+        "peak bytes"
+    );
+    for r in &rows {
+        outln!(
+            "{:<16} {:>10} {:>14} {:>11.1} {:>14}",
+            r.name,
+            r.edges,
+            r.held,
+            r.held as f64 / r.edges as f64,
+            r.peak
+        );
+    }
+    outln!(
+        "(depwatch graph: the library alone, without the engine's trace-id maps; its own estimate, stats().bytes: {:.1} bytes/edge)",
+        estimate as f64 / rows[0].edges as f64
+    );
 }
 
 fn short(engine: &str) -> &str {
