@@ -15,36 +15,25 @@
 use std::hint::black_box;
 use std::io::BufReader;
 
-mod common;
-use common::stream;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use depwatch::Aspect;
 use depwatch::replay::driver::replay;
 use depwatch::replay::engines::{ENGINES, Engine, engine};
 use depwatch::replay::trace::Trace;
-use depwatch::{Aspect, Kind};
+use depwatch::replay::workloads::{
+    HOT, background, batch_events, batch_units, check_fired, eight_deps, fire_hot, hot_units,
+};
 
-fn populated(name: &str, n: u64) -> Box<dyn Engine> {
+/// A fresh engine holding the shared background of `n` units.
+fn populated(name: &str, n: usize) -> Box<dyn Engine> {
     let mut e = engine(name).unwrap();
-    let objects = (n / 10).max(100);
-    for o in 1..=objects + 10 {
-        e.object(o, Kind::Dict);
-    }
-    let mut next = stream(n);
-    for u in 0..n {
-        let mut deps: Vec<(u64, Aspect)> = (0..8)
-            .map(|_| (10 + next() % objects, Aspect::Key(next() % 16)))
-            .collect();
-        deps.sort_unstable();
-        deps.dedup();
-        e.register(1_000_000 + u, &deps);
-    }
-    e.register(999_999, &[(1, Aspect::Key(u64::MAX))]);
+    background(&mut *e, n);
     e
 }
 
 fn quiet_key(c: &mut Criterion) {
     let mut g = c.benchmark_group("quiet_key");
-    for n in [1_000u64, 10_000, 100_000] {
+    for n in [1_000usize, 10_000, 100_000] {
         for name in ENGINES {
             let mut e = populated(name, n);
             let mut out = Vec::new();
@@ -53,7 +42,7 @@ fn quiet_key(c: &mut Criterion) {
                 b.iter(|| {
                     k += 1;
                     e.mutate(
-                        1,
+                        HOT,
                         Aspect::Key(black_box(k % 1_000_000)),
                         "dict.ADDED",
                         &mut out,
@@ -68,42 +57,16 @@ fn quiet_key(c: &mut Criterion) {
     g.finish();
 }
 
-/// Registers k units, ids from `first`, on object 1's key 7, each with 7 more keyed
-/// dependencies on the background dicts (spread by `round`).
-fn hot_units(e: &mut dyn Engine, k: u64, round: u64, first: u64) {
-    for u in 0..k {
-        let mut deps = vec![(1, Aspect::Key(7))];
-        deps.extend((1..8).map(|s| (10 + (u * 7 + s + round) % 1000, Aspect::Key(100 + s))));
-        e.register(first + u, &deps);
-    }
-}
-
-/// Exact engines fire k; the bloom scan at least k (it over-fires).
-fn check_fired(e: &dyn Engine, out: &[u64], k: u64) {
-    let n = out.len() as u64;
-    let name = e.name();
-    assert!(
-        n == k || (name == "bloom-scan" && n > k),
-        "{name}: {n} of {k}"
-    );
-}
-
-/// The fan-out event, checked.
-fn fire_hot(e: &mut dyn Engine, out: &mut Vec<u64>, k: u64) {
-    e.mutate(1, Aspect::Key(7), "dict.MODIFIED", out);
-    check_fired(e, out, k);
-}
-
 fn fanout(c: &mut Criterion) {
     let mut g = c.benchmark_group("fanout");
-    for k in [1u64, 10, 100, 1000] {
-        g.throughput(Throughput::Elements(k));
+    for k in [1usize, 10, 100, 1000] {
+        g.throughput(Throughput::Elements(k as u64));
         for name in ENGINES {
             g.bench_with_input(BenchmarkId::new(name, k), &k, |b, &k| {
                 b.iter_batched_ref(
                     || {
                         let mut e = populated(name, 10_000);
-                        hot_units(&mut *e, k, 0, 1);
+                        hot_units(&mut *e, 10_000, k, 0, 1);
                         (e, Vec::new())
                     },
                     |(e, out)| fire_hot(&mut **e, out, k),
@@ -120,8 +83,8 @@ fn fanout(c: &mut Criterion) {
 /// pay here for the dead entries they never removed.
 fn fanout_warm(c: &mut Criterion) {
     let mut g = c.benchmark_group("fanout_warm");
-    for k in [1u64, 10, 100, 1000] {
-        g.throughput(Throughput::Elements(k));
+    for k in [1usize, 10, 100, 1000] {
+        g.throughput(Throughput::Elements(k as u64));
         for name in ENGINES {
             let mut e = populated(name, 10_000);
             let mut round = 0u64;
@@ -131,12 +94,12 @@ fn fanout_warm(c: &mut Criterion) {
                     let mut spent = std::time::Duration::ZERO;
                     for _ in 0..iters {
                         round += 1;
-                        hot_units(&mut *e, k, round, 10_000_000 + round * k);
+                        hot_units(&mut *e, 10_000, k, round, 10_000_000 + round * k as u64);
                         out.clear();
                         let start = std::time::Instant::now();
-                        e.mutate(1, Aspect::Key(7), "dict.MODIFIED", &mut out);
+                        e.mutate(HOT, Aspect::Key(7), "dict.MODIFIED", &mut out);
                         spent += start.elapsed();
-                        check_fired(&*e, &out, k);
+                        check_fired(&*e, out.len(), k);
                     }
                     spent
                 })
@@ -144,13 +107,6 @@ fn fanout_warm(c: &mut Criterion) {
         }
     }
     g.finish();
-}
-
-/// Unit `u`'s 8 keyed dependencies, keys from `first_key`, on consecutive dicts.
-fn eight_deps(u: u64, first_key: u64) -> Vec<(u64, Aspect)> {
-    (0..8)
-        .map(|s| (10 + (u + s) % 1000, Aspect::Key(first_key + s)))
-        .collect()
 }
 
 fn register(c: &mut Criterion) {
@@ -162,7 +118,7 @@ fn register(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(name, 8), |b| {
             b.iter(|| {
                 u += 1;
-                e.register(u, &eight_deps(u, 200));
+                e.register(u, &eight_deps(10_000, u, 200));
             })
         });
     }
@@ -178,7 +134,7 @@ fn churn(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(name, 8), |b| {
             b.iter(|| {
                 u += 1;
-                e.register(u, &eight_deps(u, 300));
+                e.register(u, &eight_deps(10_000, u, 300));
                 e.drop_unit(u);
             })
         });
@@ -194,18 +150,11 @@ fn batch(c: &mut Criterion) {
             b.iter_batched_ref(
                 || {
                     let mut e = populated(name, 10_000);
-                    for u in 0..50u64 {
-                        let deps: Vec<(u64, Aspect)> = (0..20)
-                            .map(|i| (1, Aspect::Key(1000 + (u * 10 + i) % 500)))
-                            .collect();
-                        e.register(u + 1, &deps);
-                    }
+                    batch_units(&mut *e);
                     (e, Vec::new())
                 },
                 |(e, out)| {
-                    let events: Vec<(u64, Aspect)> =
-                        (0..500).map(|k| (1, Aspect::Key(1000 + k))).collect();
-                    e.mutate_batch(&events, out);
+                    e.mutate_batch(&batch_events(), out);
                     assert!(out.len() >= 50, "{name}: {}", out.len());
                 },
                 BatchSize::LargeInput,

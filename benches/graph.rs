@@ -19,9 +19,8 @@
 
 use std::hint::black_box;
 
-mod common;
-use common::stream;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use depwatch::replay::workloads::stream;
 use depwatch::{Aspect, CellHandle, Dep, Graph, Kind, ObjectId, UnitId, Verdict};
 
 /// `units` units with 8 keyed dependencies each over `objects` dicts of `keys` keys.

@@ -11,10 +11,9 @@
 
 use std::hint::black_box;
 
-mod common;
-use common::stream;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use depwatch::prefilter::KeyFilter;
+use depwatch::replay::workloads::stream;
 use roaring::RoaringBitmap;
 
 fn unit_sets(c: &mut Criterion) {

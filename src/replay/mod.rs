@@ -6,6 +6,7 @@
 //! * [`engines`]: depwatch and the systems it is compared with, behind one
 //!   [`Engine`](engines::Engine) trait.
 //! * [`driver`]: replay, the correctness gate, and timing.
+//! * [`workloads`]: the synthetic workloads the benchmarks run on every engine.
 //!
 //! ```
 //! use depwatch::replay::{driver, trace::Trace};
@@ -23,3 +24,4 @@
 pub mod driver;
 pub mod engines;
 pub mod trace;
+pub mod workloads;

@@ -4,86 +4,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use depwatch::replay::engines::{ENGINES, Engine, engine};
+use depwatch::replay::workloads::{
+    FIRST_BG, HOT, IDLE, background, background_objects, background_units, batch_events,
+    batch_units, eight_deps, fire_hot, hot_units, stream,
+};
 use depwatch::{Aspect, Dep, Graph, Kind, ObjectId};
 
 use crate::held_after;
-
-/// A deterministic xorshift stream.
-fn stream(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed | 1;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
-}
-
-const HOT: u64 = 1;
-const IDLE: u64 = 2;
-const FIRST_BG: u64 = 10;
-
-/// The background's dependency sets: `n` units, 8 keyed dependencies each (fewer
-/// after deduplication), over n/10 (at least 100) dicts of 16 keys, numbered from
-/// `FIRST_BG`. Calls `register(unit, deps)` for each; returns the edge count.
-fn background_units(n: usize, mut register: impl FnMut(u64, &[(u64, Aspect)])) -> usize {
-    let objects = (n / 10).max(100) as u64;
-    let mut next = stream(n as u64);
-    let mut deps = Vec::with_capacity(8);
-    let mut edges = 0;
-    for u in 0..n as u64 {
-        deps.clear();
-        for _ in 0..8 {
-            deps.push((FIRST_BG + next() % objects, Aspect::Key(next() % 16)));
-        }
-        deps.sort_unstable();
-        deps.dedup();
-        edges += deps.len();
-        register(1_000_000 + u, &deps);
-    }
-    edges
-}
-
-/// The background: `background_units` registered on `e`. Object `HOT` is a watched
-/// dict; `IDLE` is tracked but unwatched.
-fn background(e: &mut dyn Engine, n: usize) {
-    let objects = (n / 10).max(100) as u64;
-    for o in 0..objects + FIRST_BG {
-        e.object(o + 1, Kind::Dict);
-    }
-    background_units(n, |u, deps| e.register(u, deps));
-    // Make HOT a watched dict: one unit on one of its keys.
-    e.register(999_999, &[(HOT, Aspect::Key(u64::MAX))]);
-}
-
-/// Registers k units, ids from `first`, on `HOT`'s key 7, each with 7 more keyed
-/// dependencies on background dicts (spread by `round`).
-fn hot_units(e: &mut dyn Engine, n: usize, k: usize, round: u64, first: u64) {
-    let objects = (n / 10).max(100) as u64;
-    for u in 0..k as u64 {
-        let mut deps = vec![(HOT, Aspect::Key(7))];
-        deps.extend((1..8).map(|s| {
-            (
-                FIRST_BG + (u * 7 + s + round) % objects,
-                Aspect::Key(100 + s),
-            )
-        }));
-        e.register(first + u, &deps);
-    }
-}
-
-/// The fan-out event: exact engines fire exactly k; the bloom scan may fire more,
-/// never fewer.
-fn fire_hot(e: &mut dyn Engine, out: &mut Vec<u64>, k: usize) {
-    e.mutate(HOT, Aspect::Key(7), "dict.MODIFIED", out);
-    let exact = e.name() != "bloom-scan";
-    assert!(
-        out.len() == k || (!exact && out.len() > k),
-        "{} fired {} of {k}",
-        e.name(),
-        out.len()
-    );
-}
 
 /// Builds the untimed state a workload runs on.
 type Setup = Box<dyn Fn(&mut dyn Engine)>;
@@ -163,7 +90,7 @@ fn workloads(n: usize) -> Vec<Workload> {
         unit: "edge",
         setup: Box::new(move |e| background(e, n)),
         work: Box::new(move |e, _| {
-            let objects = (n / 10).max(100) as u64;
+            let objects = background_objects(n);
             let mut next = stream(7);
             for u in 0..1000u64 {
                 let deps: Vec<(u64, Aspect)> = (0..8)
@@ -181,12 +108,8 @@ fn workloads(n: usize) -> Vec<Workload> {
         unit: "unit",
         setup: Box::new(move |e| background(e, n)),
         work: Box::new(move |e, _| {
-            let objects = (n / 10).max(100) as u64;
             for u in 0..1000u64 {
-                let deps: Vec<(u64, Aspect)> = (0..8)
-                    .map(|s| (FIRST_BG + (u + s) % objects, Aspect::Key(300 + s)))
-                    .collect();
-                e.register(u + 1, &deps);
+                e.register(u + 1, &eight_deps(n, u, 300));
                 e.drop_unit(u + 1);
             }
         }),
@@ -199,17 +122,10 @@ fn workloads(n: usize) -> Vec<Workload> {
         unit: "event",
         setup: Box::new(move |e| {
             background(e, n);
-            for u in 0..50u64 {
-                let deps: Vec<(u64, Aspect)> = (0..20)
-                    .map(|i| (HOT, Aspect::Key(1000 + (u * 10 + i) % 500)))
-                    .collect();
-                e.register(u + 1, &deps);
-            }
+            batch_units(e);
         }),
         work: Box::new(|e, out| {
-            let events: Vec<(u64, Aspect)> =
-                (0..500).map(|k| (HOT, Aspect::Key(1000 + k))).collect();
-            e.mutate_batch(&events, out);
+            e.mutate_batch(&batch_events(), out);
             assert!(out.len() >= 50, "{} fired {} of 50", e.name(), out.len());
         }),
     });
@@ -330,7 +246,7 @@ pub(crate) fn footprints(n: usize) -> (Vec<Footprint>, usize) {
     }
     let ((g, edges), held, peak) = held_after(|| {
         let mut g: Graph<u64> = Graph::new();
-        let objects = (n / 10).max(100) as u64 + FIRST_BG;
+        let objects = background_objects(n) + FIRST_BG;
         // The VM's side (each object holding its ID) is not the graph's: freed below.
         let ids: Vec<ObjectId> = (0..objects).map(|o| g.track(Kind::Dict, o)).collect();
         let edges = background_units(n, |u, deps| {
