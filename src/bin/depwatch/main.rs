@@ -313,8 +313,13 @@ mod tests {
     use std::sync::Mutex;
 
     /// The counting allocator is global: tests that read it run one at a time, and so
-    /// does every other test in this binary, so no allocation of theirs is counted.
+    /// does every other test in this binary. The test harness's own threads still
+    /// allocate and free a few hundred bytes meanwhile (a finished test's output, say),
+    /// so the assertions allow that much.
     static ALONE: Mutex<()> = Mutex::new(());
+
+    /// What the harness may allocate or free while a test measures.
+    const NOISE: usize = 4096;
 
     fn alone() -> std::sync::MutexGuard<'static, ()> {
         ALONE.lock().unwrap_or_else(|e| e.into_inner())
@@ -334,7 +339,7 @@ mod tests {
             len
         });
         assert_eq!(len, 1 << 20);
-        assert!(peak >= 5 << 20, "peak {peak}");
+        assert!(peak >= (5 << 20) - NOISE, "peak {peak}");
     }
 
     #[test]
@@ -347,8 +352,8 @@ mod tests {
             keep
         });
         assert_eq!(v.capacity(), 1000);
-        assert!((8000..9000).contains(&held), "held {held}");
-        assert!(peak >= 40_000, "peak {peak}");
+        assert!(held.abs_diff(8000) <= NOISE, "held {held}");
+        assert!(peak >= 40_000 - NOISE, "peak {peak}");
     }
 
     #[test]
