@@ -21,8 +21,12 @@ use depwatch::replay::driver::replay;
 use depwatch::replay::engines::{ENGINES, Engine, engine};
 use depwatch::replay::trace::Trace;
 use depwatch::replay::workloads::{
-    HOT, background, batch_events, batch_units, check_fired, eight_deps, fire_hot, hot_units,
+    HOT, background, batch_events, batch_units, check_fired, eight_deps, fire_hot, hot_event,
+    hot_units,
 };
+
+/// Background units in the fan-out, registration, churn and batch fixtures.
+const N: usize = 10_000;
 
 /// A fresh engine holding the shared background of `n` units.
 fn populated(name: &str, n: usize) -> Box<dyn Engine> {
@@ -65,8 +69,8 @@ fn fanout(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new(name, k), &k, |b, &k| {
                 b.iter_batched_ref(
                     || {
-                        let mut e = populated(name, 10_000);
-                        hot_units(&mut *e, 10_000, k, 0, 1);
+                        let mut e = populated(name, N);
+                        hot_units(&mut *e, N, k, 0, 1);
                         (e, Vec::new())
                     },
                     |(e, out)| fire_hot(&mut **e, out, k),
@@ -86,7 +90,7 @@ fn fanout_warm(c: &mut Criterion) {
     for k in [1usize, 10, 100, 1000] {
         g.throughput(Throughput::Elements(k as u64));
         for name in ENGINES {
-            let mut e = populated(name, 10_000);
+            let mut e = populated(name, N);
             let mut round = 0u64;
             let mut out = Vec::new();
             g.bench_with_input(BenchmarkId::new(name, k), &k, |b, &k| {
@@ -94,10 +98,10 @@ fn fanout_warm(c: &mut Criterion) {
                     let mut spent = std::time::Duration::ZERO;
                     for _ in 0..iters {
                         round += 1;
-                        hot_units(&mut *e, 10_000, k, round, 10_000_000 + round * k as u64);
+                        hot_units(&mut *e, N, k, round, 10_000_000 + round * k as u64);
                         out.clear();
                         let start = std::time::Instant::now();
-                        e.mutate(HOT, Aspect::Key(7), "dict.MODIFIED", &mut out);
+                        hot_event(&mut *e, &mut out);
                         spent += start.elapsed();
                         check_fired(&*e, out.len(), k);
                     }
@@ -113,12 +117,12 @@ fn register(c: &mut Criterion) {
     let mut g = c.benchmark_group("register");
     g.throughput(Throughput::Elements(8));
     for name in ENGINES {
-        let mut e = populated(name, 10_000);
+        let mut e = populated(name, N);
         let mut u = 0u64;
         g.bench_function(BenchmarkId::new(name, 8), |b| {
             b.iter(|| {
                 u += 1;
-                e.register(u, &eight_deps(10_000, u, 200));
+                e.register(u, &eight_deps(N, u, 200));
             })
         });
     }
@@ -129,12 +133,12 @@ fn churn(c: &mut Criterion) {
     let mut g = c.benchmark_group("churn");
     g.throughput(Throughput::Elements(1));
     for name in ENGINES {
-        let mut e = populated(name, 10_000);
+        let mut e = populated(name, N);
         let mut u = 0u64;
         g.bench_function(BenchmarkId::new(name, 8), |b| {
             b.iter(|| {
                 u += 1;
-                e.register(u, &eight_deps(10_000, u, 300));
+                e.register(u, &eight_deps(N, u, 300));
                 e.drop_unit(u);
             })
         });
@@ -149,7 +153,7 @@ fn batch(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(name, 500), |b| {
             b.iter_batched_ref(
                 || {
-                    let mut e = populated(name, 10_000);
+                    let mut e = populated(name, N);
                     batch_units(&mut *e);
                     (e, Vec::new())
                 },

@@ -23,31 +23,31 @@ use depwatch::replay::driver::{self, Replay};
 use depwatch::replay::engines::{ENGINES, engine};
 use depwatch::replay::trace::Trace;
 
-/// `print!` for the command's output. `print!` panics when stdout is closed, as when
-/// the output is piped into `head`; this ends the process the way a C tool killed by
-/// `SIGPIPE` does (status 141), with no message.
+/// `print!` for the command's output, through [`emit`].
 macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = write!(std::io::stdout(), $($arg)*) {
-            $crate::stdout_failed(e);
-        }
-    }};
+    ($($arg:tt)*) => {
+        $crate::emit(format_args!($($arg)*))
+    };
 }
 
-/// `println!`, ending quietly on a closed stdout as `out!` does.
+/// `println!` for the command's output, through [`emit`].
 macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
-            $crate::stdout_failed(e);
-        }
-    }};
+    () => {
+        $crate::emit(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::emit(format_args!("{}\n", format_args!($($arg)*)))
+    };
 }
 
-/// Ends the process after a failed write to stdout: quietly with status 141 when the
-/// reader went away (a broken pipe), with a message and status 2 otherwise.
-fn stdout_failed(e: std::io::Error) -> ! {
+/// Writes to stdout. `print!` panics when stdout is closed, as when the output is
+/// piped into `head`; this ends the process the way a C tool killed by `SIGPIPE` does
+/// (status 141, no message), and on any other write error with a message and status 2.
+fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let Err(e) = std::io::stdout().write_fmt(args) else {
+        return;
+    };
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(141);
     }
