@@ -78,6 +78,16 @@ impl UnitSet {
                 }
                 true
             }
+            _ => self.insert_spilled(unit),
+        }
+    }
+
+    /// [`UnitSet::insert`] for a set on the heap: out of line, so that the inline
+    /// case, which is most cells, stays a few cache lines of code.
+    #[inline(never)]
+    fn insert_spilled(&mut self, unit: u32) -> bool {
+        match self {
+            UnitSet::Inline { .. } => unreachable!("only called on a spilled set"),
             UnitSet::Small(v) => {
                 if v.len() == v.capacity() {
                     // Grow by half, not double: a cell's set is long-lived, and doubling
@@ -100,7 +110,7 @@ impl UnitSet {
                 }
                 true
             }
-            UnitSet::Large(b) => b.insert(unit),
+            UnitSet::Large(b) => large_insert(b, unit),
         }
     }
 
@@ -120,6 +130,15 @@ impl UnitSet {
                     Err(_) => false,
                 }
             }
+            _ => self.remove_spilled(unit),
+        }
+    }
+
+    /// [`UnitSet::remove`] for a set on the heap, out of line.
+    #[inline(never)]
+    fn remove_spilled(&mut self, unit: u32) -> bool {
+        match self {
+            UnitSet::Inline { .. } => unreachable!("only called on a spilled set"),
             UnitSet::Small(v) => match v.binary_search(&unit) {
                 Ok(at) => {
                     v.remove(at);
@@ -131,7 +150,7 @@ impl UnitSet {
                 Err(_) => false,
             },
             UnitSet::Large(b) => {
-                let removed = b.remove(unit);
+                let removed = large_remove(b, unit);
                 if removed && (b.len() as usize) < DEMOTE_AT {
                     *self = UnitSet::Small(b.iter().collect());
                 }
@@ -144,18 +163,30 @@ impl UnitSet {
     /// were removed. Used to drop every invalidated unit of a cell at once, where one
     /// `remove` per unit would shift the rest of the set each time.
     pub fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) -> usize {
-        let before = self.len();
         match self {
             UnitSet::Inline { len, items } => {
+                let before = *len as usize;
                 let mut n = 0;
-                for i in 0..*len as usize {
+                for i in 0..before {
                     if keep(items[i]) {
                         items[n] = items[i];
                         n += 1;
                     }
                 }
                 *len = n as u8;
+                before - n
             }
+            _ => self.retain_spilled(&mut keep),
+        }
+    }
+
+    /// [`UnitSet::retain`] for a set on the heap, out of line (and taking the predicate
+    /// by reference, so there is one copy per predicate type, not two).
+    #[inline(never)]
+    fn retain_spilled(&mut self, keep: &mut impl FnMut(u32) -> bool) -> usize {
+        let before = self.len();
+        match self {
+            UnitSet::Inline { .. } => unreachable!("only called on a spilled set"),
             UnitSet::Small(v) => {
                 v.retain(|&u| keep(u));
                 if v.len() <= INLINE / 2 {
@@ -163,7 +194,7 @@ impl UnitSet {
                 }
             }
             UnitSet::Large(b) => {
-                let kept: Vec<u32> = b.iter().filter(|&u| keep(u)).collect();
+                let kept = large_filter(b, keep);
                 *self = if kept.len() <= INLINE / 2 {
                     Self::inline_from(&kept)
                 } else if kept.len() < DEMOTE_AT {
@@ -221,7 +252,7 @@ impl UnitSet {
         match self {
             UnitSet::Inline { len, items } => items[..*len as usize].iter().rev().any(|&u| f(u)),
             UnitSet::Small(v) => v.iter().rev().any(|&u| f(u)),
-            UnitSet::Large(b) => b.iter().rev().any(f),
+            UnitSet::Large(b) => large_any_from_top(b, &mut f),
         }
     }
 
@@ -230,7 +261,7 @@ impl UnitSet {
         match self {
             UnitSet::Inline { len, items } => items[..*len as usize].iter().for_each(|&u| f(u)),
             UnitSet::Small(v) => v.iter().for_each(|&u| f(u)),
-            UnitSet::Large(b) => b.iter().for_each(f),
+            UnitSet::Large(b) => large_for_each(b, &mut f),
         }
     }
 
@@ -242,6 +273,40 @@ impl UnitSet {
             UnitSet::Large(b) => std::mem::size_of::<RoaringBitmap>() + b.serialized_size(),
         }
     }
+}
+
+// The roaring arms, out of line and cold: a set only becomes a bitmap above
+// `PROMOTE_AT` units, and keeping roaring's code out of the common paths keeps the
+// event path's code small, which is what a rare (so cold) invalidation pays for.
+
+#[cold]
+#[inline(never)]
+fn large_insert(b: &mut RoaringBitmap, unit: u32) -> bool {
+    b.insert(unit)
+}
+
+#[cold]
+#[inline(never)]
+fn large_remove(b: &mut RoaringBitmap, unit: u32) -> bool {
+    b.remove(unit)
+}
+
+#[cold]
+#[inline(never)]
+fn large_filter(b: &RoaringBitmap, keep: &mut impl FnMut(u32) -> bool) -> Vec<u32> {
+    b.iter().filter(|&u| keep(u)).collect()
+}
+
+#[cold]
+#[inline(never)]
+fn large_any_from_top(b: &RoaringBitmap, f: &mut impl FnMut(u32) -> bool) -> bool {
+    b.iter().rev().any(f)
+}
+
+#[cold]
+#[inline(never)]
+fn large_for_each(b: &RoaringBitmap, f: &mut impl FnMut(u32)) {
+    b.iter().for_each(f)
 }
 
 #[cfg(test)]

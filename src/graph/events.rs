@@ -398,7 +398,7 @@ impl<P> Graph<P> {
                 Verdict::Patched => report.patched += 1,
                 Verdict::Rearmed => report.rearmed += 1,
             }
-            if verdict != Verdict::Rearmed {
+            if verdict != Verdict::Rearmed && self.config.storm_threshold > 0 {
                 hit_causes.sort_unstable();
                 hit_causes.dedup();
                 // Storm counters are bumped before unlinking, so a key cell emptied by
@@ -413,11 +413,7 @@ impl<P> Graph<P> {
             }
             self.apply(unit, payload, verdict, &hit_cells);
             if let Some(panic) = panic {
-                self.settle();
-                self.queue.push_front(std::mem::take(wave));
-                self.delivering = false;
-                self.flush_watch_changes();
-                panic::resume_unwind(panic);
+                self.resume_panic(wave, panic);
             }
         }
         self.settle();
@@ -425,6 +421,19 @@ impl<P> Graph<P> {
         self.spare_hits = recycle(hits);
         self.spare_hit_cells = hit_cells;
         self.spare_hit_causes = hit_causes;
+    }
+
+    /// After a handler panicked and its unit was applied: settles, puts the rest of the
+    /// wave back at the front of the queue, and resumes the panic. Out of line, so the
+    /// delivery loop's code stays small.
+    #[cold]
+    #[inline(never)]
+    fn resume_panic(&mut self, wave: &mut Wave, panic: Box<dyn std::any::Any + Send>) -> ! {
+        self.settle();
+        self.queue.push_front(std::mem::take(wave));
+        self.delivering = false;
+        self.flush_watch_changes();
+        panic::resume_unwind(panic)
     }
 
     /// Drops from every unsettled cell the units that no longer depend on it: dead
@@ -475,24 +484,7 @@ impl<P> Graph<P> {
                 }
                 drop(payload);
             }
-            Verdict::Patched => {
-                self.counters.patched += 1;
-                let Some(rec) = self.units.get_mut(unit) else {
-                    return;
-                };
-                rec.payload = Some(payload);
-                let before = rec.edges.len();
-                let kept: Box<[Edge]> = rec
-                    .edges
-                    .iter()
-                    .copied()
-                    .filter(|e| hit_cells.binary_search(&e.cell).is_err())
-                    .collect();
-                self.live_edges -= before - kept.len();
-                // The hit cells, the only ones losing this unit, are settled when the
-                // wave is done.
-                rec.edges = kept;
-            }
+            Verdict::Patched => self.keep_unhit_edges(unit, payload, hit_cells),
             Verdict::Rearmed => {
                 self.counters.rearmed += 1;
                 if let Some(rec) = self.units.get_mut(unit) {
@@ -500,5 +492,27 @@ impl<P> Graph<P> {
                 }
             }
         }
+    }
+
+    /// The [`Verdict::Patched`] arm of `apply`: the unit keeps its payload and its edges
+    /// to cells the wave did not hit. Out of line: invalidation is the common answer.
+    #[inline(never)]
+    fn keep_unhit_edges(&mut self, unit: UnitId, payload: P, hit_cells: &[u32]) {
+        self.counters.patched += 1;
+        let Some(rec) = self.units.get_mut(unit) else {
+            return;
+        };
+        rec.payload = Some(payload);
+        let before = rec.edges.len();
+        let kept: Box<[Edge]> = rec
+            .edges
+            .iter()
+            .copied()
+            .filter(|e| hit_cells.binary_search(&e.cell).is_err())
+            .collect();
+        self.live_edges -= before - kept.len();
+        // The hit cells, the only ones losing this unit, are settled when the
+        // wave is done.
+        rec.edges = kept;
     }
 }
