@@ -503,16 +503,14 @@ impl<P> Graph<P> {
             return;
         };
         rec.payload = Some(payload);
-        let before = rec.edges.len();
-        let kept: Box<[Edge]> = rec
-            .edges
-            .iter()
-            .copied()
-            .filter(|e| hit_cells.binary_search(&e.cell).is_err())
-            .collect();
-        self.live_edges -= before - kept.len();
+        // In place: the edge list shrinks with one `realloc`, instead of a new list
+        // grown edge by edge and the old one freed.
+        let mut edges = std::mem::take(&mut rec.edges).into_vec();
+        let before = edges.len();
+        edges.retain(|e| hit_cells.binary_search(&e.cell).is_err());
+        self.live_edges -= before - edges.len();
         // The hit cells, the only ones losing this unit, are settled when the
         // wave is done.
-        rec.edges = kept;
+        rec.edges = edges.into_boxed_slice();
     }
 }
