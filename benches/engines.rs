@@ -3,7 +3,9 @@
 //! * `quiet_key/N`: an event on a watched dict's key nobody depends on, with N units.
 //! * `fanout/k`: invalidating k units (8 deps each) with one event, cleanup included.
 //! * `fanout_warm/k`: the same in one long-lived engine, re-registered between events.
-//! * `register/8`: registering a unit with 8 dependencies.
+//! * `patch/k`: the `fanout_warm` event answered by patching: only the fired
+//!   dependency goes (every engine that can patch; the bloom scan cannot).
+//! * `register/d`: registering a unit with d = 1, 8 or 64 dependencies.
 //! * `churn/8`: registering and dropping a unit with 8 dependencies.
 //! * `batch/500`: 500 events in one batch over 50 overlapping units.
 //! * `replay/*`: every shared trace under `DEPWATCH_TRACES` (default
@@ -21,8 +23,8 @@ use depwatch::replay::driver::replay;
 use depwatch::replay::engines::{ENGINES, Engine, engine};
 use depwatch::replay::trace::Trace;
 use depwatch::replay::workloads::{
-    HOT, background, batch_events, batch_units, check_fired, eight_deps, fire_hot, hot_event,
-    hot_units,
+    HOT, background, batch_events, batch_units, check_fired, fire_hot, hot_event, hot_units,
+    patch_hot, unit_deps,
 };
 
 /// Background units in the fan-out, registration, churn and batch fixtures.
@@ -115,16 +117,56 @@ fn fanout_warm(c: &mut Criterion) {
 
 fn register(c: &mut Criterion) {
     let mut g = c.benchmark_group("register");
-    g.throughput(Throughput::Elements(8));
-    for name in ENGINES {
-        let mut e = populated(name, N);
-        let mut u = 0u64;
-        g.bench_function(BenchmarkId::new(name, 8), |b| {
-            b.iter(|| {
-                u += 1;
-                e.register(u, &eight_deps(N, u, 200));
-            })
-        });
+    for d in [1usize, 8, 64] {
+        g.throughput(Throughput::Elements(d as u64));
+        for name in ENGINES {
+            let mut e = populated(name, N);
+            let mut u = 0u64;
+            g.bench_function(BenchmarkId::new(name, d), |b| {
+                b.iter(|| {
+                    u += 1;
+                    e.register(u, &unit_deps(N, u, 200, d));
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+/// `fanout_warm/k` answered by patching: the k units stay live minus the fired
+/// dependency, and are dropped (untimed) before the next round registers k fresh
+/// ones. Engines that cannot patch (the bloom scan) are left out.
+fn patch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("patch");
+    for k in [1usize, 10, 100, 1000] {
+        g.throughput(Throughput::Elements(k as u64));
+        for name in ENGINES {
+            if !engine(name)
+                .unwrap()
+                .patch(HOT, Aspect::Key(7), &mut Vec::new())
+            {
+                continue;
+            }
+            let mut e = populated(name, N);
+            let mut round = 0u64;
+            let mut out = Vec::new();
+            g.bench_with_input(BenchmarkId::new(name, k), &k, |b, &k| {
+                b.iter_custom(|iters| {
+                    let mut spent = std::time::Duration::ZERO;
+                    for _ in 0..iters {
+                        round += 1;
+                        let first = 10_000_000 + round * k as u64;
+                        hot_units(&mut *e, N, k, round, first);
+                        out.clear();
+                        let start = std::time::Instant::now();
+                        patch_hot(&mut *e, &mut out, k);
+                        spent += start.elapsed();
+                        (first..first + k as u64).for_each(|u| e.drop_unit(u));
+                    }
+                    spent
+                })
+            });
+        }
     }
     g.finish();
 }
@@ -138,7 +180,7 @@ fn churn(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(name, 8), |b| {
             b.iter(|| {
                 u += 1;
-                e.register(u, &eight_deps(N, u, 300));
+                e.register(u, &unit_deps(N, u, 300, 8));
                 e.drop_unit(u);
             })
         });
@@ -207,6 +249,7 @@ criterion_group!(
     quiet_key,
     fanout,
     fanout_warm,
+    patch,
     register,
     churn,
     batch,

@@ -36,6 +36,16 @@ pub trait Engine {
     fn mutate(&mut self, obj: u64, aspect: Aspect, label: &'static str, out: &mut Vec<u64>);
     /// An object dies (`D`): append every unit invalidated to `out`.
     fn destroy(&mut self, obj: u64, out: &mut Vec<u64>);
+    /// A mutation answered by patching instead of invalidating: every live unit that
+    /// depends on (`obj`, `aspect`) is appended to `out` once and stays live, and only
+    /// its dependencies that this event hit are removed (a JIT that rewrites one load
+    /// into a deopt, and keeps the rest of the unit). Returns `false`, doing nothing,
+    /// if the engine cannot patch: CPython's bloom scan only ever invalidates whole
+    /// executors.
+    fn patch(&mut self, obj: u64, aspect: Aspect, out: &mut Vec<u64>) -> bool {
+        let _ = (obj, aspect, out);
+        false
+    }
     /// Several mutations at once (a module import setting many globals). Engines
     /// without batching apply them one by one.
     fn mutate_batch(&mut self, events: &[(u64, Aspect)], out: &mut Vec<u64>) {
@@ -158,6 +168,16 @@ impl Engine for DepwatchEngine {
         }
     }
 
+    fn patch(&mut self, obj: u64, aspect: Aspect, out: &mut Vec<u64>) -> bool {
+        if let Some(&id) = self.ids.get(&obj) {
+            let _ = self.graph.notify(id, aspect, "patch", &mut |_, fire| {
+                out.push(*fire.payload);
+                Verdict::Patched
+            });
+        }
+        true
+    }
+
     fn mutate_batch(&mut self, events: &[(u64, Aspect)], out: &mut Vec<u64>) {
         let from = out.len();
         self.graph.begin_batch();
@@ -177,7 +197,9 @@ impl Engine for DepwatchEngine {
 
 // ----- per-object callbacks ----------------------------------------------------------
 
-type Callback = Box<dyn FnMut(&mut Vec<u64>)>;
+/// A dependent's callback. The flag says whether the unit is patched (it survives,
+/// minus this dependency) rather than invalidated.
+type Callback = Box<dyn FnMut(&mut Vec<u64>, bool)>;
 
 #[derive(Default)]
 struct Watchers {
@@ -239,15 +261,19 @@ impl CallbackEngine {
         let from = out.len();
         if let Some(w) = self.objects.get_mut(&obj) {
             for (_, cb) in w.whole.iter_mut() {
-                cb(out);
+                cb(out, false);
             }
             match aspect {
                 Some(keyed) => {
                     if let Some(list) = w.keys.get_mut(&keyed) {
-                        list.iter_mut().for_each(|(_, cb)| cb(out));
+                        list.iter_mut().for_each(|(_, cb)| cb(out, false));
                     }
                 }
-                None => w.keys.values_mut().flatten().for_each(|(_, cb)| cb(out)),
+                None => w
+                    .keys
+                    .values_mut()
+                    .flatten()
+                    .for_each(|(_, cb)| cb(out, false)),
             }
         }
         self.live -= out.len() - from;
@@ -275,9 +301,9 @@ impl Engine for CallbackEngine {
         for &(obj, aspect) in deps {
             let flag = dead.clone();
             // The callback a subsystem would install: invalidate this unit, once.
-            let cb: Callback = Box::new(move |out: &mut Vec<u64>| {
+            let cb: Callback = Box::new(move |out: &mut Vec<u64>, patch: bool| {
                 if !flag.get() {
-                    flag.set(true);
+                    flag.set(!patch);
                     out.push(unit);
                 }
             });
@@ -310,6 +336,40 @@ impl Engine for CallbackEngine {
         self.fire(obj, None, out);
         // The object's lists die with it.
         self.objects.remove(&obj);
+    }
+
+    /// The hit lists are taken and their callbacks run once, as a watchpoint set is
+    /// cleared when it fires; each patched unit also forgets those registrations, so
+    /// eager cleanup does not search for them later.
+    fn patch(&mut self, obj: u64, aspect: Aspect, out: &mut Vec<u64>) -> bool {
+        let from = out.len();
+        let Some(w) = self.objects.get_mut(&obj) else {
+            return true;
+        };
+        let mut fired = std::mem::take(&mut w.whole);
+        match aspect {
+            Aspect::Whole => fired.extend(w.keys.drain().flat_map(|(_, list)| list)),
+            keyed => fired.extend(w.keys.remove(&keyed).into_iter().flatten()),
+        }
+        for (_, cb) in fired.iter_mut() {
+            cb(out, true);
+        }
+        // A unit with several hit dependencies is patched once.
+        out[from..].sort_unstable();
+        let mut seen = from;
+        for i in from..out.len() {
+            if i == from || out[i] != out[seen - 1] {
+                out[seen] = out[i];
+                seen += 1;
+            }
+        }
+        out.truncate(seen);
+        for unit in &out[from..] {
+            if let Some((regs, _)) = self.units.get_mut(unit) {
+                regs.retain(|&(o, a)| o != obj || !aspect.hits(a));
+            }
+        }
+        true
     }
 
     fn live_units(&self) -> usize {

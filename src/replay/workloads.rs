@@ -116,13 +116,28 @@ pub fn fire_hot(e: &mut dyn Engine, out: &mut Vec<u64>, k: usize) {
     check_fired(e, out.len(), k);
 }
 
-/// Unit `u`'s 8 keyed dependencies for the registration and churn workloads: keys
-/// from `first_key`, on consecutive background dicts.
-pub fn eight_deps(n: usize, u: u64, first_key: u64) -> Vec<(u64, Aspect)> {
+/// Unit `u`'s `d` keyed dependencies for the registration and churn workloads: key
+/// `first_key + s` of the `s`-th of `d` consecutive background dicts (wrapping), so
+/// all `d` are distinct.
+pub fn unit_deps(n: usize, u: u64, first_key: u64, d: usize) -> Vec<(u64, Aspect)> {
     let objects = background_objects(n);
-    (0..8)
+    (0..d as u64)
         .map(|s| (FIRST_BG + (u + s) % objects, Aspect::Key(first_key + s)))
         .collect()
+}
+
+/// The patch workload's event: a write to [`HOT`]'s key 7 that every [`hot_units`]
+/// unit answers by patching. Checks that exactly `k` units were patched, and returns
+/// `false` if the engine cannot patch.
+///
+/// # Panics
+/// If an engine that patches fired the wrong number of units.
+pub fn patch_hot(e: &mut dyn Engine, out: &mut Vec<u64>, k: usize) -> bool {
+    if !e.patch(HOT, Aspect::Key(7), out) {
+        return false;
+    }
+    assert_eq!(out.len(), k, "{} patched {} of {k}", e.name(), out.len());
+    true
 }
 
 /// The batch workload's units: 50 units (ids 1–50) with 20 keys each of [`HOT`], out

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use depwatch::replay::engines::{ENGINES, Engine, engine};
 use depwatch::replay::workloads::{
     FIRST_BG, HOT, IDLE, background, background_objects, background_units, batch_events,
-    batch_units, eight_deps, fire_hot, hot_units, stream,
+    batch_units, fire_hot, hot_units, patch_hot, stream, unit_deps,
 };
 use depwatch::{Aspect, Dep, Graph, Kind, ObjectId};
 
@@ -24,6 +24,8 @@ struct Workload {
     reuse: bool,
     /// Untimed, before each timed run.
     prepare: Option<Work>,
+    /// The work patches: engines that cannot (the bloom scan) get no figure.
+    patches: bool,
     /// Operations per timed run, for the per-op figure.
     ops: usize,
     unit: &'static str,
@@ -36,6 +38,7 @@ fn workloads(n: usize) -> Vec<Workload> {
     let quiet = |name: &str, object: u64| Workload {
         name: name.into(),
         reuse: true,
+        patches: false,
         prepare: None,
         ops: 1000,
         unit: "event",
@@ -54,6 +57,7 @@ fn workloads(n: usize) -> Vec<Workload> {
         w.push(Workload {
             name: format!("invalidate {k} units x 8 deps"),
             reuse: false,
+            patches: false,
             prepare: None,
             ops: k,
             unit: "unit",
@@ -71,6 +75,7 @@ fn workloads(n: usize) -> Vec<Workload> {
         w.push(Workload {
             name: format!("invalidate {k} units x 8 deps, warm"),
             reuse: true,
+            patches: false,
             prepare: Some(Box::new(move |e, _| {
                 let r = round.get() + 1;
                 round.set(r);
@@ -82,34 +87,61 @@ fn workloads(n: usize) -> Vec<Workload> {
             work: Box::new(move |e, out| fire_hot(e, out, k)),
         });
     }
-    w.push(Workload {
-        name: "register, 8 deps".into(),
-        reuse: false,
-        prepare: None,
-        ops: 8000,
-        unit: "edge",
-        setup: Box::new(move |e| background(e, n)),
-        work: Box::new(move |e, _| {
-            let objects = background_objects(n);
-            let mut next = stream(7);
-            for u in 0..1000u64 {
-                let deps: Vec<(u64, Aspect)> = (0..8)
-                    .map(|s| (FIRST_BG + next() % objects, Aspect::Key(200 + s)))
-                    .collect();
-                e.register(u + 1, &deps);
-            }
-        }),
-    });
+    // The warm event answered by patching: the k units keep their other 7
+    // dependencies, so each round first drops (untimed) the units the last one patched.
+    for k in [1usize, 10, 100, 1000] {
+        let round = std::cell::Cell::new(0u64);
+        let first = move |r: u64| 10_000_000 + r * k as u64;
+        w.push(Workload {
+            name: format!("patch {k} units x 8 deps, warm"),
+            reuse: true,
+            patches: true,
+            prepare: Some(Box::new(move |e, _| {
+                let r = round.get();
+                (first(r)..first(r) + k as u64).for_each(|u| e.drop_unit(u));
+                round.set(r + 1);
+                hot_units(e, n, k, r + 1, first(r + 1));
+            })),
+            ops: k,
+            unit: "unit",
+            setup: Box::new(move |e| background(e, n)),
+            work: Box::new(move |e, out| {
+                patch_hot(e, out, k);
+            }),
+        });
+    }
+    for d in [1usize, 8, 64] {
+        w.push(Workload {
+            name: format!("register, {d} deps"),
+            reuse: false,
+            patches: false,
+            prepare: None,
+            ops: 1000 * d,
+            unit: "edge",
+            setup: Box::new(move |e| background(e, n)),
+            work: Box::new(move |e, _| {
+                let objects = background_objects(n);
+                let mut next = stream(7);
+                for u in 0..1000u64 {
+                    let deps: Vec<(u64, Aspect)> = (0..d as u64)
+                        .map(|s| (FIRST_BG + next() % objects, Aspect::Key(200 + s)))
+                        .collect();
+                    e.register(u + 1, &deps);
+                }
+            }),
+        });
+    }
     w.push(Workload {
         name: "churn: register + drop, 8 deps".into(),
         reuse: false,
+        patches: false,
         prepare: None,
         ops: 1000,
         unit: "unit",
         setup: Box::new(move |e| background(e, n)),
         work: Box::new(move |e, _| {
             for u in 0..1000u64 {
-                e.register(u + 1, &eight_deps(n, u, 300));
+                e.register(u + 1, &unit_deps(n, u, 300, 8));
                 e.drop_unit(u + 1);
             }
         }),
@@ -117,6 +149,7 @@ fn workloads(n: usize) -> Vec<Workload> {
     w.push(Workload {
         name: "batch of 500 events, 50 overlapping units".into(),
         reuse: false,
+        patches: false,
         prepare: None,
         ops: 500,
         unit: "event",
@@ -132,9 +165,18 @@ fn workloads(n: usize) -> Vec<Workload> {
     w
 }
 
+/// Whether engine `name` can answer an event by patching.
+fn can_patch(name: &str) -> bool {
+    let mut e = engine(name).expect("known engine");
+    e.patch(HOT, Aspect::Key(7), &mut Vec::new())
+}
+
 /// Median nanoseconds per timed run of `work`, each on a freshly set-up engine, and
-/// the invalidations of one run.
-fn measure(name: &str, w: &Workload, budget: Duration) -> (f64, usize) {
+/// the invalidations of one run; `None` if the engine cannot run the workload.
+fn measure(name: &str, w: &Workload, budget: Duration) -> Option<(f64, usize)> {
+    if w.patches && !can_patch(name) {
+        return None;
+    }
     let mut samples = Vec::new();
     let mut spent = Duration::ZERO;
     let mut out = Vec::new();
@@ -168,7 +210,7 @@ fn measure(name: &str, w: &Workload, budget: Duration) -> (f64, usize) {
         }
     }
     samples.sort_by(f64::total_cmp);
-    (samples[samples.len() / 2], out.len())
+    Some((samples[samples.len() / 2], out.len()))
 }
 
 pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
@@ -196,17 +238,30 @@ pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
     outln!(" {:>12}", "bloom extra");
     for &n in sizes {
         for w in workloads(n) {
-            let runs: Vec<(f64, usize)> = ENGINES.iter().map(|e| measure(e, &w, budget)).collect();
-            let ns: Vec<f64> = runs.iter().map(|r| r.0 / w.ops as f64).collect();
+            let runs: Vec<Option<(f64, usize)>> =
+                ENGINES.iter().map(|e| measure(e, &w, budget)).collect();
+            let ns: Vec<Option<f64>> = runs
+                .iter()
+                .map(|r| r.map(|(t, _)| t / w.ops as f64))
+                .collect();
             out!("{:<44} {:>7} {:>6}", w.name, n, w.unit);
             for v in &ns {
-                out!(" {v:>14.1}");
+                match v {
+                    Some(v) => out!(" {v:>14.1}"),
+                    None => out!(" {:>14}", "n/a"),
+                }
             }
             for v in &ns[1..] {
-                out!(" {:>9.1}x", v / ns[0]);
+                match (v, ns[0]) {
+                    (Some(v), Some(dw)) => out!(" {:>9.1}x", v / dw),
+                    _ => out!(" {:>10}", "n/a"),
+                }
             }
             // Invalidations the bloom scan made beyond the exact ones, per run.
-            outln!(" {:>12}", runs[3].1 - runs[0].1);
+            match (runs[3], runs[0]) {
+                (Some(bloom), Some(dw)) => outln!(" {:>12}", bloom.1 - dw.1),
+                _ => outln!(" {:>12}", "n/a"),
+            }
         }
     }
     print_footprints(if quick { 100_000 } else { 1_000_000 });
