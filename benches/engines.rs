@@ -24,7 +24,7 @@ use depwatch::replay::engines::{ENGINES, Engine, engine};
 use depwatch::replay::trace::Trace;
 use depwatch::replay::workloads::{
     HOT, background, batch_events, batch_units, check_fired, fire_hot, hot_event, hot_units,
-    patch_hot, unit_deps,
+    unit_deps,
 };
 
 /// Background units in the fan-out, registration, churn and batch fixtures.
@@ -88,10 +88,25 @@ fn fanout(c: &mut Criterion) {
 /// each timed event, in place of the ones the last event invalidated. Lazy callbacks
 /// pay here for the dead entries they never removed.
 fn fanout_warm(c: &mut Criterion) {
-    let mut g = c.benchmark_group("fanout_warm");
+    warm_rounds(c, "fanout_warm", &ENGINES, false, hot_event, check_fired);
+}
+
+/// For each k and each engine in `names`, one long-lived engine; each round registers
+/// k fresh units on the hot key (untimed), times `event`, checks how many units it
+/// fired with `check(engine, fired, k)` (untimed) and, with `drop_after`, drops the
+/// round's units (untimed).
+fn warm_rounds(
+    c: &mut Criterion,
+    group: &str,
+    names: &[&'static str],
+    drop_after: bool,
+    event: impl Fn(&mut dyn Engine, &mut Vec<u64>),
+    check: impl Fn(&dyn Engine, usize, usize),
+) {
+    let mut g = c.benchmark_group(group);
     for k in [1usize, 10, 100, 1000] {
         g.throughput(Throughput::Elements(k as u64));
-        for name in ENGINES {
+        for &name in names {
             let mut e = populated(name, N);
             let mut round = 0u64;
             let mut out = Vec::new();
@@ -100,12 +115,16 @@ fn fanout_warm(c: &mut Criterion) {
                     let mut spent = std::time::Duration::ZERO;
                     for _ in 0..iters {
                         round += 1;
-                        hot_units(&mut *e, N, k, round, 10_000_000 + round * k as u64);
+                        let first = 10_000_000 + round * k as u64;
+                        hot_units(&mut *e, N, k, round, first);
                         out.clear();
                         let start = std::time::Instant::now();
-                        hot_event(&mut *e, &mut out);
+                        event(&mut *e, &mut out);
                         spent += start.elapsed();
-                        check_fired(&*e, out.len(), k);
+                        check(&*e, out.len(), k);
+                        if drop_after {
+                            (first..first + k as u64).for_each(|u| e.drop_unit(u));
+                        }
                     }
                     spent
                 })
@@ -137,38 +156,19 @@ fn register(c: &mut Criterion) {
 /// dependency, and are dropped (untimed) before the next round registers k fresh
 /// ones. Engines that cannot patch (the bloom scan) are left out.
 fn patch(c: &mut Criterion) {
-    let mut g = c.benchmark_group("patch");
-    for k in [1usize, 10, 100, 1000] {
-        g.throughput(Throughput::Elements(k as u64));
-        for name in ENGINES {
-            if !engine(name)
+    let patching: Vec<&'static str> = ENGINES
+        .into_iter()
+        .filter(|name| {
+            engine(name)
                 .unwrap()
                 .patch(HOT, Aspect::Key(7), &mut Vec::new())
-            {
-                continue;
-            }
-            let mut e = populated(name, N);
-            let mut round = 0u64;
-            let mut out = Vec::new();
-            g.bench_with_input(BenchmarkId::new(name, k), &k, |b, &k| {
-                b.iter_custom(|iters| {
-                    let mut spent = std::time::Duration::ZERO;
-                    for _ in 0..iters {
-                        round += 1;
-                        let first = 10_000_000 + round * k as u64;
-                        hot_units(&mut *e, N, k, round, first);
-                        out.clear();
-                        let start = std::time::Instant::now();
-                        patch_hot(&mut *e, &mut out, k);
-                        spent += start.elapsed();
-                        (first..first + k as u64).for_each(|u| e.drop_unit(u));
-                    }
-                    spent
-                })
-            });
-        }
-    }
-    g.finish();
+        })
+        .collect();
+    let patch_hot = |e: &mut dyn Engine, out: &mut Vec<u64>| {
+        e.patch(HOT, Aspect::Key(7), out);
+    };
+    let check = |e: &dyn Engine, n: usize, k: usize| assert_eq!(n, k, "{} patched", e.name());
+    warm_rounds(c, "patch", &patching, true, patch_hot, check);
 }
 
 fn churn(c: &mut Criterion) {
