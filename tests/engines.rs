@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use depwatch::Aspect;
 use depwatch::Kind;
 use depwatch::replay::engines::{ENGINES, Engine, engine};
+use depwatch::replay::workloads::can_patch;
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -173,4 +174,11 @@ fn check(
         prop_assert_eq!(sorted(out), want.to_vec(), "{} at op {}", e.name(), t);
     }
     Ok(())
+}
+
+#[test]
+fn every_engine_but_the_bloom_scan_can_patch() {
+    let patching: Vec<&str> = ENGINES.into_iter().filter(|n| can_patch(n)).collect();
+    assert_eq!(patching, ["depwatch", "callbacks", "callbacks-lazy"]);
+    assert!(!can_patch("no such engine"));
 }

@@ -126,18 +126,24 @@ pub fn unit_deps(n: usize, u: u64, first_key: u64, d: usize) -> Vec<(u64, Aspect
         .collect()
 }
 
+/// Whether engine `name` can answer an event by patching (every engine but the bloom
+/// scan).
+pub fn can_patch(name: &str) -> bool {
+    super::engines::engine(name).is_some_and(|mut e| e.patch(HOT, Aspect::Key(7), &mut Vec::new()))
+}
+
 /// The patch workload's event: a write to [`HOT`]'s key 7 that every [`hot_units`]
-/// unit answers by patching. Checks that exactly `k` units were patched, and returns
-/// `false` if the engine cannot patch.
+/// unit answers by patching.
 ///
 /// # Panics
-/// If an engine that patches fired the wrong number of units.
-pub fn patch_hot(e: &mut dyn Engine, out: &mut Vec<u64>, k: usize) -> bool {
-    if !e.patch(HOT, Aspect::Key(7), out) {
-        return false;
-    }
+/// If the engine cannot patch, or patched other than exactly `k` units.
+pub fn patch_hot(e: &mut dyn Engine, out: &mut Vec<u64>, k: usize) {
+    assert!(
+        e.patch(HOT, Aspect::Key(7), out),
+        "{} cannot patch",
+        e.name()
+    );
     assert_eq!(out.len(), k, "{} patched {} of {k}", e.name(), out.len());
-    true
 }
 
 /// The batch workload's units: 50 units (ids 1–50) with 20 keys each of [`HOT`], out

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use depwatch::replay::engines::{ENGINES, Engine, engine};
 use depwatch::replay::workloads::{
     FIRST_BG, HOT, IDLE, background, background_objects, background_units, batch_events,
-    batch_units, fire_hot, hot_units, patch_hot, stream, unit_deps,
+    batch_units, can_patch, fire_hot, hot_units, patch_hot, stream, unit_deps,
 };
 use depwatch::{Aspect, Dep, Graph, Kind, ObjectId};
 
@@ -105,9 +105,7 @@ fn workloads(n: usize) -> Vec<Workload> {
             ops: k,
             unit: "unit",
             setup: Box::new(move |e| background(e, n)),
-            work: Box::new(move |e, out| {
-                patch_hot(e, out, k);
-            }),
+            work: Box::new(move |e, out| patch_hot(e, out, k)),
         });
     }
     for d in [1usize, 8, 64] {
@@ -163,12 +161,6 @@ fn workloads(n: usize) -> Vec<Workload> {
         }),
     });
     w
-}
-
-/// Whether engine `name` can answer an event by patching.
-fn can_patch(name: &str) -> bool {
-    let mut e = engine(name).expect("known engine");
-    e.patch(HOT, Aspect::Key(7), &mut Vec::new())
 }
 
 /// Median nanoseconds per timed run of `work`, each on a freshly set-up engine, and
