@@ -77,6 +77,14 @@ fn replay_text_output_ends_with_ratios() {
     assert_eq!(code, 0);
     assert!(out.contains("23 invalidations (23 by M, 0 by D)"), "{out}");
     assert!(out.contains("callbacks / depwatch:"), "{out}");
+    // The replay loop's own time, below every engine's, and the ratios net of it.
+    let floor: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("loop only"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no loop-only row: {out}"));
+    assert!(floor > 0.0, "{out}");
+    assert!(out.contains("x net of the replay loop"), "{out}");
 }
 
 #[test]

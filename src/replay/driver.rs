@@ -6,6 +6,7 @@ use hashbrown::HashMap;
 
 use super::engines::{Engine, engine};
 use super::trace::{Event, Trace};
+use crate::{Aspect, Kind};
 
 /// What one replay did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -128,15 +129,59 @@ pub fn check(name: &str, trace: &Trace) -> Option<(Replay, Agreement)> {
 /// Times replays of `trace` on fresh engines named `name` until at least `budget` has
 /// been measured; returns nanoseconds per event. Parsing is not included.
 pub fn time(name: &str, trace: &Trace, budget: Duration) -> Option<f64> {
+    engine(name)?;
+    Some(time_with(
+        || engine(name).expect("known engine"),
+        trace,
+        budget,
+    ))
+}
+
+/// Times the replay loop alone, on an engine that does nothing: the floor under every
+/// engine's figure from [`time`], which it includes. An engine's own cost per event is
+/// its figure minus this one.
+///
+/// ```
+/// use depwatch::replay::driver::{time, time_loop};
+/// use depwatch::replay::trace::Trace;
+/// use std::time::Duration;
+/// let trace = Trace::read("# depwatch-trace v1 t\nO 1 dict\nU 1 1:k\nM 1 k dict.MODIFIED\n".as_bytes()).unwrap();
+/// let floor = time_loop(&trace, Duration::from_millis(1));
+/// assert!(floor > 0.0);
+/// assert!(time("depwatch", &trace, Duration::from_millis(1)).is_some());
+/// ```
+pub fn time_loop(trace: &Trace, budget: Duration) -> f64 {
+    time_with(|| Box::new(Idle), trace, budget)
+}
+
+fn time_with(make: impl Fn() -> Box<dyn Engine>, trace: &Trace, budget: Duration) -> f64 {
     let mut spent = Duration::ZERO;
     let mut reps = 0u64;
     while spent < budget || reps == 0 {
-        let mut e = engine(name)?;
+        let mut e = make();
         let start = Instant::now();
         std::hint::black_box(replay(&mut *e, trace, false));
         spent += start.elapsed();
         drop(e);
         reps += 1;
     }
-    Some(spent.as_nanos() as f64 / (reps as f64 * trace.events.len().max(1) as f64))
+    spent.as_nanos() as f64 / (reps as f64 * trace.events.len().max(1) as f64)
+}
+
+/// An engine that does nothing, for [`time_loop`]. Its calls go through the same
+/// `dyn Engine` dispatch as every other engine's.
+struct Idle;
+
+impl Engine for Idle {
+    fn name(&self) -> &'static str {
+        "loop only"
+    }
+    fn object(&mut self, _obj: u64, _kind: Kind) {}
+    fn register(&mut self, _unit: u64, _deps: &[(u64, Aspect)]) {}
+    fn drop_unit(&mut self, _unit: u64) {}
+    fn mutate(&mut self, _obj: u64, _aspect: Aspect, _label: &'static str, _out: &mut Vec<u64>) {}
+    fn destroy(&mut self, _obj: u64, _out: &mut Vec<u64>) {}
+    fn live_units(&self) -> usize {
+        0
+    }
 }
