@@ -179,8 +179,7 @@ impl<P> Graph<P> {
         self.counters.events += 1;
         // Fast path for the common case, an event nobody depends on: at most two cells to
         // look at for a keyed or attribute event, and no allocation.
-        let cells = &self.cells;
-        let has_dependents = |c: u32| matches!(cells.get(c as usize), Some(Some(cell)) if !cell.dependents.is_empty());
+        let has_dependents = |c: u32| cell_has_dependents(&self.cells, c);
         // For a keyed or attribute event: the key's cell, found once here and handed to
         // the slow path (`NO_CELL` if the key has none).
         let mut key_cell = NO_CELL;
@@ -513,4 +512,12 @@ impl<P> Graph<P> {
         // wave is done.
         rec.edges = edges.into_boxed_slice();
     }
+}
+
+/// Whether cell `c` exists and has a dependent; `NO_CELL` has none. A function, not a
+/// closure in `record`: the closure was compiled out of line, a call on every quiet
+/// event.
+#[inline(always)]
+fn cell_has_dependents(cells: &[Option<Cell>], c: u32) -> bool {
+    matches!(cells.get(c as usize), Some(Some(cell)) if !cell.dependents.is_empty())
 }

@@ -103,6 +103,8 @@ impl DepwatchEngine {
         &self.graph
     }
 
+    /// Drops the trace-id entries of the units invalidated into `out[from..]`.
+    #[inline]
     fn forget(&mut self, out: &[u64], from: usize) {
         for u in &out[from..] {
             self.units.remove(u);
@@ -257,6 +259,9 @@ impl CallbackEngine {
         }
     }
 
+    /// Runs the callbacks an event on (`obj`, `aspect`) hits (`None`: every list of
+    /// `obj`), then cleans up eagerly unless lazy.
+    #[inline]
     fn fire(&mut self, obj: u64, aspect: Option<Aspect>, out: &mut Vec<u64>) {
         let from = out.len();
         if let Some(w) = self.objects.get_mut(&obj) {
