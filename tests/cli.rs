@@ -77,7 +77,8 @@ fn replay_text_output_ends_with_ratios() {
     assert_eq!(code, 0);
     assert!(out.contains("23 invalidations (23 by M, 0 by D)"), "{out}");
     assert!(out.contains("callbacks / depwatch:"), "{out}");
-    // The replay loop's own time, below every engine's, and the ratios net of it.
+    // The replay loop's own time is printed, and the ratios net of it. (How it compares
+    // with the engines' times is a benchmark's business, not a test's.)
     let floor: f64 = out
         .lines()
         .find_map(|l| l.strip_prefix("loop only"))
