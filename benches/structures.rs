@@ -7,6 +7,11 @@
 //!   watched: depwatch's blocked `KeyFilter`, the `bloomfilter` crate, `fastbloom`, and
 //!   no filter (the hashbrown probe alone).
 //!
+//! * `batch_union/*`: the union a batch wave takes of its hit cells' dependents, with
+//!   each unit hit twice on average: what the graph does (push every hit's `UnitId`,
+//!   sort, walk the runs), against inserting slot indices into a `RoaringBitmap`, and
+//!   against roaring's `MultiOps` union of the cells' bitmaps.
+//!
 //! Run: `cargo bench --bench structures`.
 
 use std::hint::black_box;
@@ -116,5 +121,80 @@ fn prefilters(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, unit_sets, prefilters);
+fn batch_unions(c: &mut Criterion) {
+    use roaring::MultiOps;
+    const CELL: usize = 1000;
+    let mut group = c.benchmark_group("batch_union");
+    for hits in [10_000usize, 100_000, 1_000_000] {
+        // `hits / 2` units, so each is hit twice on average; every cell is large enough
+        // (1000 members) to be a roaring bitmap in the graph.
+        let units = (hits / 2) as u64;
+        let mut next = stream(hits as u64);
+        let cells: Vec<Vec<u32>> = (0..hits / CELL)
+            .map(|_| {
+                let mut m: Vec<u32> = (0..CELL).map(|_| (next() % units) as u32).collect();
+                m.sort_unstable();
+                m.dedup();
+                m
+            })
+            .collect();
+        let bitmaps: Vec<RoaringBitmap> =
+            cells.iter().map(|m| m.iter().copied().collect()).collect();
+        // A `UnitId` as the wave holds it: the slot's version above its index.
+        let id = |slot: u32| (1u64 << 32) | slot as u64;
+        let total: usize = cells.iter().map(Vec::len).sum();
+        let mut distinct: Vec<u32> = cells.concat();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let union = bitmaps.iter().union();
+        assert!(
+            union.iter().eq(distinct.iter().copied()),
+            "the unions disagree"
+        );
+        eprintln!(
+            "batch_union hits={total}: {} distinct units; roaring union {} B, id vector {} B",
+            distinct.len(),
+            union.serialized_size(),
+            total * 8
+        );
+        group.throughput(criterion::Throughput::Elements(total as u64));
+        let mut wave: Vec<u64> = Vec::with_capacity(total);
+        group.bench_with_input(BenchmarkId::new("sort_ids", hits), &hits, |b, _| {
+            b.iter(|| {
+                wave.clear();
+                for m in &cells {
+                    wave.extend(m.iter().map(|&s| id(s)));
+                }
+                wave.sort_unstable();
+                let (mut distinct, mut i) = (0u64, 0);
+                while i < wave.len() {
+                    let run = wave[i..].iter().take_while(|&&u| u == wave[i]).count();
+                    distinct += wave[i] & 0xffff_ffff;
+                    i += run;
+                }
+                black_box(distinct)
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("roaring_insert", hits), &hits, |b, _| {
+            b.iter(|| {
+                let mut r = RoaringBitmap::new();
+                for m in &cells {
+                    for &s in m {
+                        r.insert(s);
+                    }
+                }
+                black_box(r.iter().map(u64::from).sum::<u64>())
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("roaring_multiops", hits), &hits, |b, _| {
+            b.iter(|| {
+                let r = bitmaps.iter().union();
+                black_box(r.iter().map(u64::from).sum::<u64>())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, unit_sets, prefilters, batch_unions);
 criterion_main!(benches);
