@@ -657,6 +657,73 @@ fn units_recompiled_onto_the_hit_cell_inside_the_wave_survive_it() {
 }
 
 #[test]
+fn a_wave_that_fires_many_units_of_a_shared_large_cell_leaves_exactly_the_others() {
+    // 600 units depend on `builtins["len"]` (key 1, a set past the roaring threshold)
+    // and on one of two globals (keys 2 and 3). Writing key 2 fires the even half, which
+    // must leave key 1 as they die.
+    let mut g: Graph<u32> = Graph::new();
+    let d = g.track(Kind::Dict, 1);
+    let units: Vec<UnitId> = (0..600u32)
+        .map(|i| {
+            let global = 2 + u64::from(i % 2);
+            g.register([Dep::key(d, 1), Dep::key(d, global)], i)
+                .unwrap()
+        })
+        .collect();
+    let (even, odd): (Vec<UnitId>, Vec<UnitId>) = units
+        .iter()
+        .partition(|&&u| g.payload(u).unwrap().is_multiple_of(2));
+    let mut mid_wave = None;
+    let mut replacement = None;
+    let r = g
+        .notify(d, Aspect::Key(2), "m", &mut |g: &mut Graph<u32>, fire| {
+            if *fire.payload == 298 {
+                // Units fired so far are dead; a query on key 1 sees only the units
+                // that still depend on it.
+                mid_wave = Some(g.dependents(d, Aspect::Key(1)).unwrap());
+            }
+            if *fire.payload == 598 {
+                // Recompiled into the slot a fired unit freed, onto the shared cell: it
+                // must survive the wave, and the dead unit must not.
+                let v = g.register([Dep::key(d, 1)], 9999).unwrap();
+                assert!(
+                    even.iter().any(|&u| u != fire.unit && slot(u) == slot(v)),
+                    "the test needs a fired unit's slot reused"
+                );
+                replacement = Some(v);
+            }
+            Verdict::Invalidate
+        })
+        .unwrap();
+    assert_eq!(r.fired, 300);
+    let replacement = replacement.expect("unit 598 fired");
+    let mid_wave = mid_wave.expect("unit 298 fired");
+    let expected_mid: Vec<UnitId> = {
+        // Unit 298 is the 150th even unit: the 149 before it are dead, it is not yet.
+        let mut v: Vec<UnitId> = odd.iter().chain(&even[149..]).copied().collect();
+        v.sort();
+        v
+    };
+    assert_eq!(mid_wave, expected_mid);
+    let mut survivors = odd.clone();
+    survivors.push(replacement);
+    survivors.sort();
+    assert_eq!(g.dependents(d, Aspect::Key(1)).unwrap(), survivors);
+    assert_eq!(g.stats().live_edges, 300 * 2 + 1);
+    // Key 1 fires exactly the survivors, once each.
+    let mut fired = Vec::new();
+    g.notify(d, Aspect::Key(1), "m", &mut |_: &mut Graph<u32>, fire| {
+        fired.push(fire.unit);
+        Verdict::Invalidate
+    })
+    .unwrap();
+    fired.sort();
+    assert_eq!(fired, survivors);
+    assert!(!g.is_watched(d).unwrap());
+    assert_eq!(g.stats().live_edges, 0);
+}
+
+#[test]
 fn queries_inside_a_handler_see_only_units_still_depending() {
     let mut g: Graph<u32> = Graph::new();
     let d = g.track(Kind::Dict, 1);

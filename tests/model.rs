@@ -69,14 +69,38 @@ enum Op {
     ResetStability(usize, usize),
 }
 
-fn op() -> impl Strategy<Value = Op> {
+/// The operation mix: how often objects are tracked and units registered, and at most
+/// how many dependencies a unit has.
+#[derive(Clone, Copy)]
+struct Mix {
+    track: u32,
+    register: u32,
+    max_deps: usize,
+}
+
+/// Many objects, units of a few dependencies: most cells hold a handful of units.
+const SPREAD: Mix = Mix {
+    track: 3,
+    register: 5,
+    max_deps: 5,
+};
+
+/// Few objects and many units of up to 12 dependencies: cells grow past the inline set
+/// onto the heap, and waves fire many units that share their other cells.
+const CROWDED: Mix = Mix {
+    track: 1,
+    register: 14,
+    max_deps: 13,
+};
+
+fn op(mix: Mix) -> impl Strategy<Value = Op> {
     let obj = 0usize..64;
     let aspect = 0usize..ASPECTS.len();
     prop_oneof![
-        3 => Just(Op::Track),
+        mix.track => Just(Op::Track),
         1 => obj.clone().prop_map(Op::Destroy),
-        5 => (
-            prop::collection::vec((obj.clone(), aspect.clone(), 0u32..3), 0..5),
+        mix.register => (
+            prop::collection::vec((obj.clone(), aspect.clone(), 0u32..3), 0..mix.max_deps),
             prop_oneof![Just(Policy::Invalidate), Just(Policy::Patch), Just(Policy::Rearm)],
             prop::option::weighted(0.3, 0usize..8),
             prop::bool::weighted(0.3),
@@ -711,7 +735,18 @@ proptest! {
     fn graph_matches_model(
         threshold in prop_oneof![Just(0u32), Just(2), Just(3), Just(6)],
         max_reuse in prop_oneof![Just(1u32), Just(2), Just(depwatch::DEFAULT_MAX_SLOT_REUSE)],
-        ops in prop::collection::vec(op(), 1..200),
+        ops in prop::collection::vec(op(SPREAD), 1..200),
+    ) {
+        run(threshold, max_reuse, ops)?;
+    }
+
+    /// Large cells: waves that fire many units sharing heap-held sets (vectors and
+    /// roaring bitmaps), with recompiles into the slots they free.
+    #[test]
+    fn graph_matches_model_with_crowded_cells(
+        threshold in prop_oneof![Just(0u32), Just(6)],
+        max_reuse in prop_oneof![Just(1u32), Just(depwatch::DEFAULT_MAX_SLOT_REUSE)],
+        ops in prop::collection::vec(op(CROWDED), 1..300),
     ) {
         run(threshold, max_reuse, ops)?;
     }
