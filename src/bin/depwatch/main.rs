@@ -331,7 +331,7 @@ mod tests {
     /// What the harness may allocate or free while a test measures.
     const NOISE: usize = 4096;
 
-    fn alone() -> std::sync::MutexGuard<'static, ()> {
+    pub(crate) fn alone() -> std::sync::MutexGuard<'static, ()> {
         ALONE.lock().unwrap_or_else(|e| e.into_inner())
     }
 

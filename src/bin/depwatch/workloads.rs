@@ -39,6 +39,15 @@ struct Workload {
 /// reuse one engine (quiet events, warm invalidation, patching) are measured.
 const LARGEST_FRESH: usize = 100_000;
 
+/// The workloads `depwatch bench` runs at `n` units: all of them up to
+/// [`LARGEST_FRESH`], and above it only those that set up one engine and reuse it.
+fn workloads_at(n: usize) -> Vec<Workload> {
+    workloads(n)
+        .into_iter()
+        .filter(|w| w.reuse || n <= LARGEST_FRESH)
+        .collect()
+}
+
 fn workloads(n: usize) -> Vec<Workload> {
     // 1000 events on keys nobody depends on, of `object`.
     let quiet = |name: &str, object: u64| Workload {
@@ -169,9 +178,20 @@ fn workloads(n: usize) -> Vec<Workload> {
     w
 }
 
-/// Median nanoseconds per timed run of `work`, each on a freshly set-up engine, and
-/// the invalidations of one run; `None` if the engine cannot run the workload.
-fn measure(name: &str, w: &Workload, budget: Duration) -> Option<(f64, usize)> {
+/// What [`measure`] found.
+#[derive(Clone, Copy, Debug)]
+struct Measured {
+    /// Median nanoseconds per timed run.
+    median: f64,
+    /// Invalidations in one run.
+    invalidated: usize,
+    /// Timed runs.
+    samples: usize,
+}
+
+/// Times runs of `work`, each on a freshly set-up engine (or on the one reused engine);
+/// `None` if the engine cannot run the workload.
+fn measure(name: &str, w: &Workload, budget: Duration) -> Option<Measured> {
     if w.patches && !can_patch(name) {
         return None;
     }
@@ -208,7 +228,11 @@ fn measure(name: &str, w: &Workload, budget: Duration) -> Option<(f64, usize)> {
         }
     }
     samples.sort_by(f64::total_cmp);
-    Some((samples[samples.len() / 2], out.len()))
+    Some(Measured {
+        median: samples[samples.len() / 2],
+        invalidated: out.len(),
+        samples: samples.len(),
+    })
 }
 
 pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
@@ -227,8 +251,9 @@ pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
     };
     outln!("median ns per operation, every engine on the same workload in this process");
     outln!(
-        "(x/dw: that engine's time over depwatch's; bloom extra: spurious invalidations per run)"
+        "(x/dw: that engine's time over depwatch's; bloom extra: spurious invalidations per run;"
     );
+    outln!("runs: the fewest timed runs any engine's median is of)");
     out!("{:<44} {:>7} {:>6}", "workload", "units", "per");
     for e in ENGINES {
         out!(" {e:>14}");
@@ -236,19 +261,14 @@ pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
     for e in &ENGINES[1..] {
         out!(" {:>10}", format!("{}/dw", short(e)));
     }
-    outln!(" {:>12}", "bloom extra");
+    outln!(" {:>12} {:>5}", "bloom extra", "runs");
     for &n in sizes {
-        // Above `LARGEST_FRESH` units, only the workloads that set up one engine and
-        // reuse it run: the others build a fresh engine for every sample.
-        for w in workloads(n)
-            .into_iter()
-            .filter(|w| w.reuse || n <= LARGEST_FRESH)
-        {
-            let runs: Vec<Option<(f64, usize)>> =
+        for w in workloads_at(n) {
+            let runs: Vec<Option<Measured>> =
                 ENGINES.iter().map(|e| measure(e, &w, budget)).collect();
             let ns: Vec<Option<f64>> = runs
                 .iter()
-                .map(|r| r.map(|(t, _)| t / w.ops as f64))
+                .map(|r| r.map(|m| m.median / w.ops as f64))
                 .collect();
             out!("{:<44} {:>7} {:>6}", w.name, n, w.unit);
             for v in &ns {
@@ -265,9 +285,11 @@ pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
             }
             // Invalidations the bloom scan made beyond the exact ones, per run.
             match (runs[3], runs[0]) {
-                (Some(bloom), Some(dw)) => outln!(" {:>12}", bloom.1 - dw.1),
-                _ => outln!(" {:>12}", "n/a"),
+                (Some(bloom), Some(dw)) => out!(" {:>12}", bloom.invalidated - dw.invalidated),
+                _ => out!(" {:>12}", "n/a"),
             }
+            let fewest = runs.iter().flatten().map(|m| m.samples).min();
+            outln!(" {:>5}", fewest.unwrap_or(0));
         }
     }
     print_footprints(if quick { 100_000 } else { 1_000_000 });
@@ -360,5 +382,95 @@ fn short(engine: &str) -> &str {
         "callbacks-lazy" => "lazy",
         "bloom-scan" => "bloom",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    #[test]
+    fn only_workloads_that_reuse_one_engine_run_above_the_fresh_limit() {
+        let _alone = crate::tests::alone();
+        let names =
+            |n: usize| -> Vec<String> { workloads_at(n).into_iter().map(|w| w.name).collect() };
+        let large = names(LARGEST_FRESH * 10);
+        assert_eq!(
+            large.len(),
+            workloads(LARGEST_FRESH * 10)
+                .iter()
+                .filter(|w| w.reuse)
+                .count()
+        );
+        for row in [
+            "quiet event, unwatched object",
+            "invalidate 1000 units x 8 deps, warm",
+            "patch 1 units x 8 deps, warm",
+        ] {
+            assert!(large.iter().any(|name| name == row), "{row} runs at 1M");
+        }
+        assert!(
+            !large.iter().any(|name| name.starts_with("register")),
+            "registration builds fresh engines"
+        );
+        assert_eq!(
+            names(LARGEST_FRESH).len(),
+            workloads(LARGEST_FRESH).len(),
+            "every row up to the limit"
+        );
+    }
+
+    /// A workload whose setup sleeps and counts its calls, with trivial work.
+    fn sleepy(reuse: bool, setups: &Rc<Cell<u32>>) -> Workload {
+        let setups = Rc::clone(setups);
+        Workload {
+            name: "sleepy".into(),
+            reuse,
+            prepare: None,
+            patches: false,
+            ops: 1,
+            unit: "op",
+            setup: Box::new(move |_| {
+                setups.set(setups.get() + 1);
+                std::thread::sleep(Duration::from_millis(30));
+            }),
+            work: Box::new(|_, out| out.push(1)),
+        }
+    }
+
+    #[test]
+    fn a_reused_engine_is_set_up_once_before_the_clock_starts() {
+        let _alone = crate::tests::alone();
+        // A 1 ms budget caps the wall clock at 10 ms: a 30 ms setup inside it would
+        // stop the runs at the minimum of three.
+        let setups = Rc::new(Cell::new(0));
+        let m = measure("depwatch", &sleepy(true, &setups), Duration::from_millis(1)).unwrap();
+        assert_eq!(setups.get(), 1, "one setup for every sample");
+        assert_eq!(m.invalidated, 1);
+        assert!(
+            m.samples > 3,
+            "the setup ate the wall-clock cap: {} runs",
+            m.samples
+        );
+        // The setup sleeps 30 ms; the timed work only pushes to a vector.
+        assert!(
+            m.median < 30e6,
+            "the setup was timed: median {} ns",
+            m.median
+        );
+
+        // A workload that does not reuse its engine is set up for every run (at least
+        // three), outside the timed part too.
+        let fresh = Rc::new(Cell::new(0));
+        let m = measure("depwatch", &sleepy(false, &fresh), Duration::from_millis(1)).unwrap();
+        assert_eq!(fresh.get() as usize, m.samples);
+        assert!(m.samples >= 3);
+        assert!(
+            m.median < 30e6,
+            "the setup was timed: median {} ns",
+            m.median
+        );
     }
 }
