@@ -236,9 +236,9 @@ fn measure(name: &str, w: &Workload, budget: Duration) -> Option<Measured> {
 }
 
 /// Runs the quiet rows on every engine, untimed, for 300 ms. Without it the first rows
-/// of a run that starts on an idle machine came out up to twice as slow as in later runs
-/// (the CPU clock and the caches are still cold), while the same rows later in the
-/// process did not.
+/// of a run that starts on an idle machine came out up to twice as slow as in later
+/// runs. The cause was not pinned down (a virtual CPU's clock or the host's caches,
+/// probably); the same rows later in the process were not affected.
 fn warm_up() {
     let start = Instant::now();
     let rows = workloads(1_000);
