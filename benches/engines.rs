@@ -23,8 +23,8 @@ use depwatch::replay::driver::replay;
 use depwatch::replay::engines::{ENGINES, Engine, engine};
 use depwatch::replay::trace::Trace;
 use depwatch::replay::workloads::{
-    HOT, background, batch_events, batch_units, can_patch, check_fired, fire_hot, hot_event,
-    hot_units, unit_deps,
+    HOT, background, batch_events, batch_units, can_patch, check_fired, check_patched, fire_hot,
+    hot_event, hot_units, patch_event, unit_deps,
 };
 
 /// Background units in the fan-out, registration, churn and batch fixtures.
@@ -157,11 +157,10 @@ fn register(c: &mut Criterion) {
 /// ones. Engines that cannot patch (the bloom scan) are left out.
 fn patch(c: &mut Criterion) {
     let patching: Vec<&'static str> = ENGINES.into_iter().filter(|n| can_patch(n)).collect();
-    let patch_hot = |e: &mut dyn Engine, out: &mut Vec<u64>| {
-        e.patch(HOT, Aspect::Key(7), out);
+    let event = |e: &mut dyn Engine, out: &mut Vec<u64>| {
+        patch_event(e, out);
     };
-    let check = |e: &dyn Engine, n: usize, k: usize| assert_eq!(n, k, "{} patched", e.name());
-    warm_rounds(c, "patch", &patching, true, patch_hot, check);
+    warm_rounds(c, "patch", &patching, true, event, check_patched);
 }
 
 fn churn(c: &mut Criterion) {

@@ -129,21 +129,31 @@ pub fn unit_deps(n: usize, u: u64, first_key: u64, d: usize) -> Vec<(u64, Aspect
 /// Whether engine `name` can answer an event by patching (every engine but the bloom
 /// scan).
 pub fn can_patch(name: &str) -> bool {
-    super::engines::engine(name).is_some_and(|mut e| e.patch(HOT, Aspect::Key(7), &mut Vec::new()))
+    super::engines::engine(name).is_some_and(|mut e| patch_event(&mut *e, &mut Vec::new()))
 }
 
 /// The patch workload's event: a write to [`HOT`]'s key 7 that every [`hot_units`]
-/// unit answers by patching.
+/// unit answers by patching. Unchecked, for timing it alone; returns whether the
+/// engine can patch.
+pub fn patch_event(e: &mut dyn Engine, out: &mut Vec<u64>) -> bool {
+    e.patch(HOT, Aspect::Key(7), out)
+}
+
+/// Checks a patch event: every engine that patches must patch exactly `k` units.
+///
+/// # Panics
+/// If the engine patched another number of units.
+pub fn check_patched(e: &dyn Engine, patched: usize, k: usize) {
+    assert_eq!(patched, k, "{} patched {patched} of {k}", e.name());
+}
+
+/// [`patch_event`], checked with [`check_patched`].
 ///
 /// # Panics
 /// If the engine cannot patch, or patched other than exactly `k` units.
 pub fn patch_hot(e: &mut dyn Engine, out: &mut Vec<u64>, k: usize) {
-    assert!(
-        e.patch(HOT, Aspect::Key(7), out),
-        "{} cannot patch",
-        e.name()
-    );
-    assert_eq!(out.len(), k, "{} patched {} of {k}", e.name(), out.len());
+    assert!(patch_event(e, out), "{} cannot patch", e.name());
+    check_patched(e, out.len(), k);
 }
 
 /// The batch workload's units: 50 units (ids 1–50) with 20 keys each of [`HOT`], out
