@@ -338,8 +338,8 @@ impl<P> Graph<P> {
 /// its (`aspect`) cell unstable, a change since the ticket.
 ///
 /// `cell_unstable` is asked only once the object passed. Computing it first (it reads
-/// the cell) made `register/8` 1.6x slower (`cargo bench --bench graph -- register/8`:
-/// 632 against 383 ns), though the same loads happen either way.
+/// the cell) made `register/8` 1.6x slower, though the same loads happen either way
+/// (design/DECISIONS.md §7).
 fn check_acceptable(
     object: ObjectId,
     rec: &ObjectRecord,
