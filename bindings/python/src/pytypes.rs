@@ -1,0 +1,127 @@
+//! The Python types: `Unit` and `Ticket`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use pyo3::prelude::*;
+
+use crate::filters::LIVE_TICKETS;
+use crate::state::{recheck, with_state};
+
+/// Locks a mutex, ignoring poisoning (the data is plain and always consistent).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What a class attribute lookup found: `(in the class's MRO, in the metaclass's MRO)`.
+pub type Found = (Option<Py<PyAny>>, Option<Py<PyAny>>);
+
+/// One `(class, name)` dependency of a unit, with what the lookup found when the unit
+/// was registered (strong references, so an address is never mistaken for a dead
+/// object's). `seen` is `None` when depwatch could not resolve it without running Python
+/// code; the unit is then invalidated by any event on the class.
+pub struct AttrDep {
+    /// The class's handle (address).
+    pub ty: u64,
+    /// The name's str hash.
+    pub hash: u64,
+    /// The name, an exact str.
+    pub name: Py<PyAny>,
+    /// `(found in the class's MRO, found in the metaclass's MRO)`.
+    pub seen: Option<Found>,
+}
+
+/// A registered unit of optimized code.
+#[pyclass(frozen, module = "depwatch")]
+pub struct Unit {
+    pub serial: u64,
+    pub valid: AtomicBool,
+    /// A type event hit only its class-attribute dependencies: it stays valid if they
+    /// still resolve to the same objects, which is checked at the next safe point or
+    /// when `valid` is read, whichever comes first.
+    pub suspect: AtomicBool,
+    /// Whether every class-attribute dependency could be resolved without running
+    /// Python code (only then is the unit re-armed after a type event).
+    pub rearmable: bool,
+    pub attrs: Mutex<Vec<AttrDep>>,
+    pub reasons: Mutex<Vec<String>>,
+    pub sites: Mutex<Vec<u32>>,
+    pub on_invalidate: Option<Py<PyAny>>,
+}
+
+#[pymethods]
+impl Unit {
+    /// False once anything the unit depends on changed. Dict, function and code events
+    /// set it inside the watcher callback, before the mutation completes. A class event
+    /// marks the unit for a re-check of the attributes it depends on, which runs here
+    /// if no safe point ran it yet.
+    #[getter]
+    fn valid(&self, py: Python<'_>) -> PyResult<bool> {
+        if !self.valid.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        if self.suspect.load(Ordering::Acquire) {
+            recheck(py)?;
+        }
+        Ok(self.valid.load(Ordering::Acquire))
+    }
+
+    /// Why the unit was invalidated: one string per cause, such as
+    /// `"dict.MODIFIED x"` or `"type.MODIFIED method"`.
+    #[getter]
+    fn reasons(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        if self.suspect.load(Ordering::Acquire) {
+            recheck(py)?;
+        }
+        Ok(lock(&self.reasons).clone())
+    }
+
+    /// The sites whose dependencies fired.
+    #[getter]
+    fn sites_fired(&self, py: Python<'_>) -> PyResult<Vec<u32>> {
+        if self.suspect.load(Ordering::Acquire) {
+            recheck(py)?;
+        }
+        Ok(lock(&self.sites).clone())
+    }
+
+    /// Unregisters a valid unit; returns False if it was no longer registered.
+    fn unregister(&self, py: Python<'_>) -> PyResult<bool> {
+        let removed = with_state(py, |s| {
+            let py_unit = s.units.remove(&self.serial)?;
+            if let Some(id) = s.unit_ids.remove(&self.serial) {
+                let _ = s.graph.unregister(id);
+            }
+            Some(py_unit)
+        })?;
+        self.valid.store(false, Ordering::Release);
+        self.suspect.store(false, Ordering::Release);
+        // Outside depwatch's lock: dropping them may run finalizers.
+        drop(std::mem::take(&mut *lock(&self.attrs)));
+        Ok(removed.is_some())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "<depwatch.Unit #{} valid={}>",
+            self.serial,
+            if self.valid(py)? { "True" } else { "False" }
+        ))
+    }
+}
+
+/// A compile ticket: take it before reading what the unit will depend on. While any
+/// ticket is alive, every dict event takes the full path, so the ticket sees it.
+#[pyclass(frozen, module = "depwatch")]
+pub struct Ticket {
+    pub inner: depwatch::Ticket,
+    /// The binding's arm clock when the ticket was taken: a class armed later was not
+    /// reported on before, so the ticket cannot vouch for it.
+    pub clock: u64,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        LIVE_TICKETS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
