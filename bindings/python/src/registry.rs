@@ -479,14 +479,23 @@ cannot vouch for it. It is watched now: take a new ticket and compute again."
         })?
     }
 
-    /// Whether a new dependency on `(obj, name)` or `obj` would be accepted by the
-    /// storm policy.
+    /// Whether a new dependency on `(obj, name)` or `obj` would be accepted: by the
+    /// storm policy, and for a class, whether CPython can still report its changes
+    /// (a version tag for it and every class its lookups reach; asking watches them).
     fn is_stable(&self, py: Python<'_>, spec: &Bound<'_, PyAny>) -> PyResult<bool> {
         let spec = parse_spec(spec)?;
-        with_state(py, |s| {
+        with_state(py, |s| -> PyResult<bool> {
+            if let Target::TypeAttr(h, _) | Target::TypeWhole(h) = spec.target {
+                // SAFETY: the GIL is held and the class is alive (`spec` holds it).
+                unsafe { track_closure(py, s, h)? };
+                // SAFETY: as above.
+                if unsafe { arm_closure(s, h) }.is_err() {
+                    return Ok(false);
+                }
+            }
             let (id, aspect) = id_of(s, spec.target);
-            id.is_none_or(|id| s.graph.is_stable(id, aspect).unwrap_or(true))
-        })
+            Ok(id.is_none_or(|id| s.graph.is_stable(id, aspect).unwrap_or(true)))
+        })?
     }
 
     /// Re-checks suspect units, applies deferred watch requests and runs pending

@@ -511,7 +511,7 @@ unsafe extern "C" fn pending_call(_arg: *mut c_void) -> c_int {
 pub fn flush(py: Python<'_>) -> PyResult<()> {
     let fired = with_state(py, |s| {
         apply_watch_requests(py, s);
-        resolve_suspects(py, s);
+        resolve_suspects(s);
         std::mem::take(&mut s.fired)
     })?;
     let mut calls = 0;
@@ -543,13 +543,13 @@ pub fn flush(py: Python<'_>) -> PyResult<()> {
 pub fn recheck(py: Python<'_>) -> PyResult<()> {
     with_state(py, |s| {
         apply_watch_requests(py, s);
-        resolve_suspects(py, s);
+        resolve_suspects(s);
     })
 }
 
 /// Re-resolves the `(class, name)` dependencies of suspect units. Classes are re-armed
 /// first (by the caller), so a change made after this look is reported again.
-fn resolve_suspects(py: Python<'_>, s: &mut State) {
+fn resolve_suspects(s: &mut State) {
     if s.suspects.is_empty() {
         return;
     }
@@ -615,7 +615,6 @@ fn resolve_suspects(py: Python<'_>, s: &mut State) {
             s.stats.type_rearms += 1;
         }
     }
-    let _ = py;
 }
 
 /// Records the classes a lookup on the class at `handle` can reach (see
@@ -730,7 +729,6 @@ fn out_of_tags(s: &mut State, bad: u64) {
 
 /// Reconciles each deferred request with the graph as it is now.
 pub fn apply_watch_requests(py: Python<'_>, s: &mut State) {
-    let _ = py;
     s.deferred.extend(s.requests.drain());
     let requests = std::mem::take(&mut s.deferred);
     for r in requests {
@@ -770,7 +768,10 @@ pub fn apply_watch_requests(py: Python<'_>, s: &mut State) {
                 let wanted = matches!(r.action, WatchAction::Watch | WatchAction::Rearm);
                 if wanted && s.graph.is_watched(id) == Ok(true) {
                     // SAFETY: tracked, so alive (its weak reference callback would have
-                    // retired it); the GIL is held.
+                    // retired it); the GIL is held. The class's reach is read again: an
+                    // assignment to `__bases__` changes its MRO.
+                    let _ = unsafe { track_closure(py, s, r.handle) };
+                    // SAFETY: as above.
                     if let Err(bad) = unsafe { arm_closure(s, r.handle) } {
                         out_of_tags(s, bad);
                     }

@@ -228,10 +228,12 @@ def test_a_class_out_of_version_tags_is_refused(registry):
     if PY313:
         # CPython calls no type watcher for Base, or for its new subclasses, any more.
         for cls in (Base, Sub):
+            assert not registry.is_stable((cls, "n"))
             with pytest.raises(depwatch.Unstable, match="version tag"):
                 registry.unit([(cls, "n")])
     else:
         # 3.12 has no per-class limit: still watched, and the next change is seen.
+        assert registry.is_stable((Base, "n"))
         u = registry.unit([(Base, "n")])
         s = registry.unit([(Sub, "n")])
         Base.n = -1
@@ -420,3 +422,45 @@ def test_stale_ticket_speaks_python(registry):
 def test_cannot_depend_on_uses_the_right_article(registry, spec, article):
     with pytest.raises(TypeError, match=f"cannot depend on {article}\\b"):
         registry.unit([spec])
+
+
+def test_assigning_bases_is_followed(registry):
+    class A:
+        x = 1
+
+    class B:
+        x = 2
+
+    class M(type):
+        pass
+
+    class MB(type):
+        y = 1
+
+    class C(A):
+        pass
+
+    u = registry.unit([(C, "x")])
+    C.__bases__ = (B,)
+    assert C.x == 2 and not u.valid
+    v = registry.unit([(C, "x")])
+    A.x = 10  # no longer reachable from C
+    B.unrelated = 0
+    assert v.valid
+    B.x = 3
+    assert not v.valid
+
+
+def test_units_on_many_classes_and_a_base_change(registry):
+    class Base:
+        a = 1
+
+    subs = [type(f"S{i}", (Base,), {}) for i in range(50)]
+    units = [registry.unit([(s, "a")]) for s in subs]
+    subs[7].b = 0  # one subclass, another attribute: all stay
+    Base.c = 0  # the base, another attribute: all stay
+    assert all(u.valid for u in units)
+    subs[7].a = 2  # shadows Base.a on S7 only
+    assert [i for i, u in enumerate(units) if not u.valid] == [7]
+    Base.a = 3
+    assert not any(u.valid for u in units)
