@@ -120,6 +120,11 @@ pub struct State {
     pub dict_history: HashSet<u64>,
     /// Serials of suspect units (see the module docs).
     pub suspects: Vec<u64>,
+    /// Classes CPython reported a change of, with the version tag they had then. While
+    /// a class still has that tag, CPython is still inside the modification (running
+    /// other watchers, or code they run), and on 3.13 the class dict is not updated
+    /// yet: a lookup then cannot re-arm a unit.
+    pub in_flight: Vec<(u64, u32)>,
     /// Attribute names by str hash, for reasons.
     pub names: HashMap<u64, String>,
     /// The arm clock: bumped each time a class is given a version tag.
@@ -208,6 +213,7 @@ fn install(py: Python<'_>) -> PyResult<State> {
         classes: HashMap::new(),
         dict_history: HashSet::new(),
         suspects: Vec::new(),
+        in_flight: Vec::new(),
         names: HashMap::new(),
         clock: 0,
         dict_watcher,
@@ -394,6 +400,7 @@ pub fn apply(state: &mut State, raw: Raw) -> bool {
         classes,
         dict_history,
         suspects,
+        in_flight,
         names,
         ..
     } = state;
@@ -431,6 +438,9 @@ pub fn apply(state: &mut State, raw: Raw) -> bool {
         Raw::Type { handle } => {
             if let Some(c) = classes.get_mut(&handle) {
                 c.armed_at = None;
+                // SAFETY: the class is alive: CPython is reporting a change to it.
+                let tag = unsafe { (*(handle as *mut pyffi::PyTypeObject)).tp_version_tag };
+                in_flight.push((handle, tag));
             }
             types.on_modified(graph, handle, None, &mut handler)
         }
@@ -553,6 +563,15 @@ fn resolve_suspects(s: &mut State) {
     if s.suspects.is_empty() {
         return;
     }
+    // Inside a class modification a lookup may still see the old value: changes found
+    // now invalidate, but nothing is re-armed until the modification is over.
+    let classes = &s.classes;
+    s.in_flight.retain(|&(h, tag)| {
+        // SAFETY: a class in `classes` is alive (its death removes it).
+        classes.contains_key(&h)
+            && unsafe { (*(h as *mut pyffi::PyTypeObject)).tp_version_tag } == tag
+    });
+    let deferring = !s.in_flight.is_empty();
     let serials = std::mem::take(&mut s.suspects);
     type Now = Option<(*mut pyffi::PyObject, *mut pyffi::PyObject)>;
     let mut now: HashMap<(u64, u64), Now> = HashMap::new();
@@ -609,9 +628,14 @@ fn resolve_suspects(s: &mut State) {
         });
     }
     for serial in serials {
-        if let Some(u) = s.units.get(&serial)
-            && u.get().suspect.swap(false, Ordering::AcqRel)
-        {
+        let Some(u) = s.units.get(&serial) else {
+            continue;
+        };
+        if deferring {
+            if u.get().suspect.load(Ordering::Acquire) && !s.suspects.contains(&serial) {
+                s.suspects.push(serial);
+            }
+        } else if u.get().suspect.swap(false, Ordering::AcqRel) {
             s.stats.type_rearms += 1;
         }
     }

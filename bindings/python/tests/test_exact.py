@@ -464,3 +464,34 @@ def test_units_on_many_classes_and_a_base_change(registry):
     assert [i for i, u in enumerate(units) if not u.valid] == [7]
     Base.a = 3
     assert not any(u.valid for u in units)
+
+
+def test_code_run_between_the_type_watcher_and_the_store_cannot_rearm(registry):
+    # Another watcher that raises makes CPython run the unraisable hook, Python code,
+    # after depwatch's type watcher and (on 3.13) before the class dict is updated. A
+    # re-check there sees the old value; it must not re-arm the unit for good.
+    _testcapi = pytest.importorskip("_testcapi")
+    error = _testcapi.add_type_watcher(1)  # raises "boom!"
+
+    class C:
+        a = 1
+
+    _testcapi.watch_type(error, C)
+    u = registry.unit([(C, "a")])
+    during = []
+
+    def hook(args):
+        during.append(u.valid)
+        registry.flush()
+
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = hook
+    try:
+        C.a = 2
+    finally:
+        sys.unraisablehook = old_hook
+        _testcapi.unwatch_type(error, C)
+        _testcapi.clear_type_watcher(error)
+    assert during == [PY313], "3.12 has stored already (a change), 3.13 not yet"
+    assert C.a == 2
+    assert not u.valid
