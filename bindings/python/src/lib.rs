@@ -50,6 +50,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(registry::_noop_watch, m)?)?;
     m.add_class::<pytypes::Unit>()?;
     m.add_class::<pytypes::Ticket>()?;
+    m.add_class::<pytypes::Memo>()?;
     m.add("DepwatchError", py.get_type::<DepwatchError>())?;
     m.add("StaleTicket", py.get_type::<StaleTicket>())?;
     m.add("Unstable", py.get_type::<Unstable>())?;

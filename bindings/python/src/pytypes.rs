@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::filters::LIVE_TICKETS;
 use crate::state::{recheck, with_state};
@@ -56,7 +57,7 @@ impl Unit {
     /// marks the unit for a re-check of the attributes it depends on, which runs here
     /// if no safe point ran it yet.
     #[getter]
-    fn valid(&self, py: Python<'_>) -> PyResult<bool> {
+    pub fn valid(&self, py: Python<'_>) -> PyResult<bool> {
         if !self.valid.load(Ordering::Acquire) {
             return Ok(false);
         }
@@ -123,5 +124,107 @@ pub struct Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         LIVE_TICKETS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The call path of `depwatch.cached`: a hit (the arguments' key is stored and the guard
+/// unit is valid) returns the stored result without running Python code of depwatch's;
+/// anything else goes to `miss(key, args, kwargs)`, the Python side, which computes,
+/// registers the guard and stores. Keys are built as `functools.lru_cache` builds them
+/// with `typed=False`: the positional arguments, then a marker and the keyword items
+/// in call order.
+#[pyclass(frozen, dict, module = "depwatch", name = "_Memo")]
+pub struct Memo {
+    entries: Py<PyDict>,
+    miss: Py<PyAny>,
+    mark: Py<PyAny>,
+    guard: Mutex<Option<Py<Unit>>>,
+    hits: std::sync::atomic::AtomicU64,
+}
+
+#[pymethods]
+impl Memo {
+    #[new]
+    fn new(py: Python<'_>, entries: Py<PyDict>, miss: Py<PyAny>) -> Self {
+        Memo {
+            entries,
+            miss,
+            mark: pyo3::types::PyTuple::empty(py).into_any().unbind(),
+            guard: Mutex::new(None),
+            hits: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let key: Bound<'_, PyAny> = match kwargs {
+            Some(kw) if !kw.is_empty() => {
+                let mut items: Vec<Bound<'_, PyAny>> = args.iter().collect();
+                items.push(self.mark.bind(py).clone());
+                for (k, v) in kw.iter() {
+                    items.push(k);
+                    items.push(v);
+                }
+                PyTuple::new(py, items)?.into_any()
+            }
+            _ => args.clone().into_any(),
+        };
+        if let Some(result) = self.entries.bind(py).get_item(&key)? {
+            let guard = lock(&self.guard).as_ref().map(|u| u.clone_ref(py));
+            if let Some(unit) = guard
+                && unit.get().valid(py)?
+            {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(result.unbind());
+            }
+        }
+        self.miss.call1(py, (key, args.clone(), kwargs.cloned()))
+    }
+
+    /// Binds like a function, so a cached method gets its instance.
+    fn __get__(
+        slf: &Bound<'_, Self>,
+        obj: Option<&Bound<'_, PyAny>>,
+        _owner: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        match obj {
+            None => Ok(slf.clone().into_any().unbind()),
+            Some(o) if o.is_none() => Ok(slf.clone().into_any().unbind()),
+            Some(o) => Ok(py
+                .import("types")?
+                .getattr("MethodType")?
+                .call1((slf, o))?
+                .unbind()),
+        }
+    }
+
+    /// The unit guarding the stored results, or None.
+    #[getter]
+    fn get_unit(&self, py: Python<'_>) -> Option<Py<Unit>> {
+        lock(&self.guard).as_ref().map(|u| u.clone_ref(py))
+    }
+
+    #[setter]
+    fn set_unit(&self, py: Python<'_>, unit: Option<Py<Unit>>) {
+        // The old guard is dropped after the lock is released: dropping may run code.
+        let old = std::mem::replace(&mut *lock(&self.guard), unit);
+        drop(old);
+        let _ = py;
+    }
+
+    /// Hits served from the stored results.
+    #[getter]
+    fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    fn _reset_hits(&self) {
+        self.hits.store(0, Ordering::Relaxed);
     }
 }

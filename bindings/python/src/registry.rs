@@ -32,15 +32,14 @@ enum Target {
     Code(u64),
 }
 
-/// A dependency spec, parsed (outside depwatch's lock: describing it may run Python
-/// code).
+/// A dependency spec, parsed (outside depwatch's lock).
 struct Spec {
     target: Target,
+    /// The object depended on.
+    obj: Py<PyAny>,
     /// The key or attribute name, as an exact str.
     name: Option<Py<PyAny>>,
     text: String,
-    /// What it is, in Python terms, for error messages.
-    what: String,
 }
 
 impl Spec {
@@ -49,6 +48,100 @@ impl Spec {
             Target::DictKey(h, _) | Target::DictWhole(h) => Some((h, true)),
             Target::TypeAttr(h, _) | Target::TypeWhole(h) => Some((h, false)),
             _ => None,
+        }
+    }
+
+    /// What it is, in Python terms, for an error message. May run Python code: call it
+    /// outside depwatch's lock.
+    fn what(&self, py: Python<'_>) -> String {
+        let obj = self.obj.bind(py);
+        let quoted = self
+            .name
+            .as_ref()
+            .and_then(|n| n.bind(py).repr().ok())
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        match self.target {
+            Target::DictKey(..) => match obj.cast::<PyDict>() {
+                Ok(d) => format!("the key {quoted} of {}", describe_dict(d)),
+                Err(_) => format!("the key {quoted} of a dict"),
+            },
+            Target::DictWhole(_) => match obj.cast::<PyDict>() {
+                Ok(d) => describe_dict(d),
+                Err(_) => "a dict".into(),
+            },
+            Target::TypeAttr(..) => match obj.cast::<PyType>() {
+                Ok(t) => format!("the attribute {quoted} of class {}", describe_class(t)),
+                Err(_) => format!("the attribute {quoted} of a class"),
+            },
+            Target::TypeWhole(_) => match obj.cast::<PyType>() {
+                Ok(t) => format!("class {}", describe_class(t)),
+                Err(_) => "a class".into(),
+            },
+            Target::FuncAttr(..) => format!("{}.{}", describe_function(obj), self.text),
+            Target::FuncWhole(_) => format!("function {}", describe_function(obj)),
+            Target::Code(_) => "a code object".into(),
+        }
+    }
+}
+
+/// Why a registration was refused, worked out under the lock and said outside it.
+enum Refusal {
+    /// The storm policy (the index of the spec, if found).
+    Storm(Option<usize>),
+    /// A dependency changed after the ticket was taken.
+    Changed(Option<usize>),
+    /// A dependency was not watched when the ticket was taken.
+    Unwatched(usize),
+    /// CPython could give this class (named) no version tag.
+    NoTag(usize, String),
+    ForeignTicket,
+    NoDependencies,
+    Graph(String),
+    Py(PyErr),
+}
+
+impl From<PyErr> for Refusal {
+    fn from(e: PyErr) -> Self {
+        Refusal::Py(e)
+    }
+}
+
+impl Refusal {
+    fn into_err(self, py: Python<'_>, specs: &[Spec], threshold: u32) -> PyErr {
+        let what =
+            |i: Option<usize>| i.map_or_else(|| "a dependency".to_string(), |i| specs[i].what(py));
+        match self {
+            Refusal::Storm(i) => Unstable::new_err(format!(
+                "{} changed too often: it invalidated code {threshold} times, so depwatch's \
+storm policy refuses new dependencies on it. Do not specialize on it; read it each time.",
+                what(i)
+            )),
+            Refusal::Changed(i) => StaleTicket::new_err(format!(
+                "{} changed after the compile ticket was taken, so what was computed under the \
+ticket may have read a stale value; take a new ticket and compute again",
+                what(i)
+            )),
+            Refusal::Unwatched(i) => StaleTicket::new_err(format!(
+                "{} was not watched when the compile ticket was taken, so the ticket \
+cannot vouch for it. It is watched now: take a new ticket and compute again.",
+                what(Some(i))
+            )),
+            Refusal::NoTag(i, class) => Unstable::new_err(format!(
+                "CPython can no longer report changes to class {class}: it could not give it \
+a version tag (CPython 3.13 gives a class at most 1000, and each change followed by a \
+lookup uses one). So depwatch refuses to depend on {}; read it each time instead.",
+                what(Some(i))
+            )),
+            Refusal::ForeignTicket => {
+                StaleTicket::new_err("the compile ticket belongs to another graph")
+            }
+            Refusal::NoDependencies => DepwatchError::new_err(
+                "a unit needs at least one dependency: one that could never be invalidated \
+would never be wrong, which is almost certainly a mistake",
+            ),
+            Refusal::Graph(m) => DepwatchError::new_err(m),
+            Refusal::Py(e) => e,
         }
     }
 }
@@ -122,24 +215,18 @@ fn parse_spec(spec: &Bound<'_, PyAny>) -> PyResult<Spec> {
         let exact: Bound<'_, PyAny> = unsafe { Bound::from_owned_ptr(py, exact) };
         let hash = exact.hash()? as u64;
         let text = exact.cast::<PyString>()?.to_string_lossy().into_owned();
-        let quoted = exact.repr()?.to_string();
         let handle = obj.as_ptr() as u64;
-        let name = Some(exact.clone().unbind());
-        if let Ok(d) = obj.cast::<PyDict>() {
-            return Ok(Spec {
-                target: Target::DictKey(handle, hash),
-                name,
-                what: format!("the key {quoted} of {}", describe_dict(d)),
-                text,
-            });
+        let spec = |target| Spec {
+            target,
+            obj: obj.clone().unbind(),
+            name: Some(exact.clone().unbind()),
+            text: text.clone(),
+        };
+        if obj.cast::<PyDict>().is_ok() {
+            return Ok(spec(Target::DictKey(handle, hash)));
         }
-        if let Ok(ty) = obj.cast::<PyType>() {
-            return Ok(Spec {
-                target: Target::TypeAttr(handle, hash),
-                name,
-                what: format!("the attribute {quoted} of class {}", describe_class(ty)),
-                text,
-            });
+        if obj.cast::<PyType>().is_ok() {
+            return Ok(spec(Target::TypeAttr(handle, hash)));
         }
         // SAFETY: `obj` is a live object (we hold a reference); the check reads its type.
         if unsafe { pyffi::PyFunction_Check(obj.as_ptr()) } != 0 {
@@ -150,16 +237,12 @@ fn parse_spec(spec: &Bound<'_, PyAny>) -> PyResult<Spec> {
                 _ => {
                     return Err(PyValueError::new_err(format!(
                         "a function can be depended on for __code__, __defaults__ or \
-__kwdefaults__, not {quoted}; depend on the whole function for anything else"
+__kwdefaults__, not {}; depend on the whole function for anything else",
+                        exact.repr()?
                     )));
                 }
             };
-            return Ok(Spec {
-                target: Target::FuncAttr(handle, attr),
-                name,
-                what: format!("{}.{text}", describe_function(&obj)),
-                text,
-            });
+            return Ok(spec(Target::FuncAttr(handle, attr)));
         }
         let n = type_name(&obj);
         return Err(PyTypeError::new_err(format!(
@@ -169,21 +252,15 @@ __kwdefaults__, not {quoted}; depend on the whole function for anything else"
     }
     let ptr = spec.as_ptr();
     let handle = ptr as u64;
-    let (target, what) = if let Ok(d) = spec.cast::<PyDict>() {
-        (Target::DictWhole(handle), describe_dict(d))
-    } else if let Ok(ty) = spec.cast::<PyType>() {
-        (
-            Target::TypeWhole(handle),
-            format!("class {}", describe_class(ty)),
-        )
+    let target = if spec.cast::<PyDict>().is_ok() {
+        Target::DictWhole(handle)
+    } else if spec.cast::<PyType>().is_ok() {
+        Target::TypeWhole(handle)
     // SAFETY: `spec` is a live object; the checks read its type.
     } else if unsafe { pyffi::PyFunction_Check(ptr) } != 0 {
-        (
-            Target::FuncWhole(handle),
-            format!("function {}", describe_function(spec)),
-        )
+        Target::FuncWhole(handle)
     } else if unsafe { pyffi::PyCode_Check(ptr) } != 0 {
-        (Target::Code(handle), "a code object".to_string())
+        Target::Code(handle)
     } else {
         let n = type_name(spec);
         return Err(PyTypeError::new_err(format!(
@@ -193,9 +270,9 @@ __kwdefaults__, not {quoted}; depend on the whole function for anything else"
     };
     Ok(Spec {
         target,
+        obj: spec.clone().unbind(),
         name: None,
         text: String::new(),
-        what,
     })
 }
 
@@ -212,39 +289,20 @@ fn id_of(s: &State, t: Target) -> (Option<depwatch::ObjectId>, Aspect) {
     }
 }
 
-/// A refused registration, said in Python's terms.
-fn refusal(s: &State, specs: &[Spec], error: &GraphError) -> PyErr {
+/// A refused registration, classified (under the lock; no Python code).
+fn refusal(s: &State, specs: &[Spec], error: &GraphError) -> Refusal {
     let find = |object: depwatch::ObjectId, aspect: Option<Aspect>| {
-        specs
-            .iter()
-            .find(|sp| {
-                let (id, a) = id_of(s, sp.target);
-                id == Some(object) && aspect.is_none_or(|x| x == a || x == Aspect::Whole)
-            })
-            .map_or_else(|| "a dependency".to_string(), |sp| sp.what.clone())
+        specs.iter().position(|sp| {
+            let (id, a) = id_of(s, sp.target);
+            id == Some(object) && aspect.is_none_or(|x| x == a || x == Aspect::Whole)
+        })
     };
     match error {
-        GraphError::Unstable { object, aspect } => {
-            let threshold = s.graph.config().storm_threshold;
-            Unstable::new_err(format!(
-                "{} changed too often: it invalidated code {threshold} times, so depwatch's \
-storm policy refuses new dependencies on it. Do not specialize on it; read it each time.",
-                find(*object, Some(*aspect))
-            ))
-        }
-        GraphError::StaleTicket { object } => StaleTicket::new_err(format!(
-            "{} changed after the compile ticket was taken, so what was computed under the \
-ticket may have read a stale value; take a new ticket and compute again",
-            find(*object, None)
-        )),
-        GraphError::ForeignTicket => {
-            StaleTicket::new_err("the compile ticket belongs to another graph")
-        }
-        GraphError::NoDependencies => DepwatchError::new_err(
-            "a unit needs at least one dependency: one that could never be invalidated \
-would never be wrong, which is almost certainly a mistake",
-        ),
-        other => DepwatchError::new_err(other.to_string()),
+        GraphError::Unstable { object, aspect } => Refusal::Storm(find(*object, Some(*aspect))),
+        GraphError::StaleTicket { object } => Refusal::Changed(find(*object, None)),
+        GraphError::ForeignTicket => Refusal::ForeignTicket,
+        GraphError::NoDependencies => Refusal::NoDependencies,
+        other => Refusal::Graph(other.to_string()),
     }
 }
 
@@ -305,7 +363,9 @@ impl Registry {
         let ticket = ticket.map(|t| (t.inner, t.clock));
         // Everything below runs no Python code: no other thread can run, and every
         // event it causes is applied before the lock is released.
-        with_state(py, |s| -> PyResult<Py<Unit>> {
+        let threshold = std::cell::Cell::new(0);
+        let out = with_state(py, |s| -> Result<Py<Unit>, Refusal> {
+            threshold.set(s.graph.config().storm_threshold);
             for spec in &specs {
                 if let Target::TypeAttr(h, _) | Target::TypeWhole(h) = spec.target {
                     // SAFETY: the GIL is held and the class is alive (`deps` holds it).
@@ -326,7 +386,7 @@ impl Registry {
             // Was each dict and class reported on since the ticket was taken? A dict
             // CPython was not reporting on is untracked (its handle retired); a class
             // must have kept a version tag, with every class its lookups reach.
-            let unobserved = specs.iter().find(|spec| match spec.dict_or_type() {
+            let unobserved = specs.iter().position(|spec| match spec.dict_or_type() {
                 Some((h, true)) => s.dicts.get(h).is_none(),
                 Some((h, false)) => {
                     s.types.get(h).is_none()
@@ -343,9 +403,8 @@ impl Registry {
                 }
                 None => false,
             });
-            let unobserved = unobserved.map(|sp| sp.what.clone());
             // Watch every dict and class from now on, before registering.
-            for spec in &specs {
+            for (i, spec) in specs.iter().enumerate() {
                 match spec.dict_or_type() {
                     Some((h, true)) => {
                         // SAFETY: the dict is alive (`deps` holds it) and the GIL is
@@ -366,12 +425,7 @@ impl Registry {
                             .to_string_lossy()
                             .into_owned();
                             s.stats.untagged_classes += 1;
-                            return Err(Unstable::new_err(format!(
-                                "CPython can no longer report changes to class {bad_name}: it \
-could not give it a version tag (CPython 3.13 gives a class at most 1000, and each change \
-followed by a lookup uses one). So depwatch refuses to depend on {}; read it each time instead.",
-                                spec.what
-                            )));
+                            return Err(Refusal::NoTag(i, bad_name));
                         }
                     }
                     None => {}
@@ -389,12 +443,9 @@ followed by a lookup uses one). So depwatch refuses to depend on {}; read it eac
                 }
             }
             if ticket.is_some()
-                && let Some(what) = unobserved
+                && let Some(i) = unobserved
             {
-                return Err(StaleTicket::new_err(format!(
-                    "{what} was not watched when the compile ticket was taken, so the ticket \
-cannot vouch for it. It is watched now: take a new ticket and compute again."
-                )));
+                return Err(Refusal::Unwatched(i));
             }
             // What each class attribute resolves to now, in C (no Python code runs).
             let mut attrs = Vec::new();
@@ -476,7 +527,8 @@ cannot vouch for it. It is watched now: take a new ticket and compute again."
             // A safe point: watch newly depended-on dicts and classes right away.
             crate::state::apply_watch_requests(py, s);
             Ok(unit)
-        })?
+        })?;
+        out.map_err(|r| r.into_err(py, &specs, threshold.get()))
     }
 
     /// Whether a new dependency on `(obj, name)` or `obj` would be accepted: by the

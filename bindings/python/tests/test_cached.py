@@ -346,3 +346,45 @@ def f():
     assert f() == 1
     ns["V"] = 2
     assert f() == 2
+
+
+def test_a_cached_method_binds_its_instance():
+    ns = define(
+        """
+import depwatch
+class Shop:
+    rate = 2
+    def __init__(self, n):
+        self.n = n
+    def __hash__(self):
+        return hash(self.n)
+    def __eq__(self, other):
+        return self.n == other.n
+    @depwatch.cached
+    def total(self, q):
+        return self.n * q * Shop.rate
+""",
+        depwatch=depwatch,
+    )
+    Shop = ns["Shop"]
+    a, b = Shop(1), Shop(2)
+    assert a.total(3) == 6 and b.total(3) == 12 and a.total(3) == 6
+    assert Shop.total.cache_info().hits == 1
+    Shop.rate = 10  # Shop is a global of the method's module: (Shop, "rate")
+    assert a.total(3) == 30
+
+
+def test_a_closure_cell_is_not_seen():
+    # Documented: closure cells are not watched. A class defined in the enclosing
+    # function is a free variable of the cached function, not a global.
+    class Local:
+        rate = 2
+
+    f = depwatch.cached(lambda q: q * Local.rate)
+    assert f(3) == 6
+    Local.rate = 10
+    assert f(3) == 6, "the documented limit: declare it with deps=[(Local, 'rate')]"
+    g = depwatch.cached(lambda q: q * Local.rate, deps=[(Local, "rate")])
+    assert g(3) == 30
+    Local.rate = 1
+    assert g(3) == 3

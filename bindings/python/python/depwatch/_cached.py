@@ -35,7 +35,7 @@ import dis
 import threading
 import types
 
-from ._native import Registry, StaleTicket, Unstable
+from ._native import Registry, StaleTicket, Unstable, _Memo
 
 _default_registry = None
 
@@ -98,9 +98,10 @@ def _scan(code, out, _len=len, _type=type):
     return out
 
 
-def _reads(func, deps, seen, _type=type, _isinstance=isinstance, _id=id, _class=type):
+def _reads(func, deps, seen, scans, _type=type, _isinstance=isinstance, _id=id, _class=type):
     """Appends the dependencies of what ``func``'s code reads now (see the module
-    docs) to ``deps``, skipping those in ``seen``."""
+    docs) to ``deps``, skipping those in ``seen``. ``scans`` caches each function's
+    scan, by function, with the code object it was made from."""
 
     def add(obj, name):
         k = (_id(obj), name)
@@ -110,7 +111,11 @@ def _reads(func, deps, seen, _type=type, _isinstance=isinstance, _id=id, _class=
 
     g = func.__globals__
     b = func.__builtins__
-    for chain in _scan(func.__code__, []):
+    code = func.__code__
+    scan = scans.get(_id(func))
+    if scan is None or scan[0] is not code:
+        scan = scans[_id(func)] = (code, _scan(code, []))
+    for chain in scan[1]:
         name = chain[0]
         add(g, name)
         if name in g:
@@ -155,10 +160,6 @@ def _isfunction(f, _type=type):
     return _type(f) is types.FunctionType
 
 
-_MISS = object()
-_KWMARK = object()
-
-
 def cached(func=None, *, maxsize=128, deps=(), uses=(), registry=None):
     """Memoizes ``func``'s results by its (hashable) arguments, like
     ``functools.lru_cache``, and drops them all when anything they were computed from
@@ -180,26 +181,28 @@ def cached(func=None, *, maxsize=128, deps=(), uses=(), registry=None):
     return _make_wrapper(func, maxsize, list(deps), list(uses), registry or _registry())
 
 
-def _make_wrapper(
-    func, maxsize, declared, uses, registry, _len=len, _tuple=tuple, _sorted=sorted, _next=next, _iter=iter
-):
+def _make_wrapper(func, maxsize, declared, uses, registry, _len=len, _next=next, _iter=iter):
     entries = {}
-    guard = [None, None]  # [unit, deps it was registered with]
-    counts = [0, 0, 0]  # hits, misses, refused
+    guard_deps = [None]  # the dependencies the guard unit was registered with
+    counts = [0, 0]  # misses, refused
     lock = threading.Lock()
+
+    scans = {}  # id(function) -> (code, chains); the functions are kept alive by the closure
 
     def dependencies():
         deps, seen = [], {}
-        _reads(func, deps, seen)
+        _reads(func, deps, seen, scans)
         for f in uses:
-            _reads(f, deps, seen)
+            _reads(f, deps, seen, scans)
         return deps + declared
 
     def miss(key, args, kwargs):
-        counts[1] += 1
-        if wrapper.disabled:
+        if kwargs is None:
+            kwargs = {}
+        counts[0] += 1
+        if memo.disabled:
             return func(*args, **kwargs)
-        unit, deps = guard
+        unit, deps = memo.unit, guard_deps[0]
         seed = None
         try:
             if unit is None or not unit.valid:
@@ -210,71 +213,61 @@ def _make_wrapper(
             if seed is not None:
                 deps = dependencies()  # read after the ticket: a change now is caught
         except Unstable:
-            wrapper.disabled = True
-            _drop()
+            memo.disabled = True
+            drop()
             return func(*args, **kwargs)
         try:
             result = func(*args, **kwargs)
             try:
                 new = registry.unit(deps, ticket=ticket)
             except StaleTicket:
-                counts[2] += 1
+                counts[1] += 1
                 return result
             except Unstable:
-                wrapper.disabled = True
-                _drop()
+                memo.disabled = True
+                drop()
                 return result
         finally:
             del ticket
             if seed is not None:
                 seed.unregister()
         with lock:
-            old = guard[0]
+            old = memo.unit
             if old is not None and old.valid:
                 old.unregister()
             else:
                 entries.clear()
-            guard[0], guard[1] = new, deps
-            wrapper.unit = new
+            memo.unit, guard_deps[0] = new, deps
             if maxsize is not None and _len(entries) >= maxsize:
                 del entries[_next(_iter(entries))]
             entries[key] = result
         return result
 
-    def _drop():
+    def drop():
         with lock:
             entries.clear()
-            if guard[0] is not None:
-                guard[0].unregister()
-            guard[0] = guard[1] = None
-            wrapper.unit = None
-
-    def wrapper(*args, **kwargs):
-        key = args if not kwargs else args + (_KWMARK,) + _tuple(_sorted(kwargs.items()))
-        result = entries.get(key, _MISS)
-        if result is not _MISS:
-            unit = guard[0]
-            if unit is not None and unit.valid:
-                counts[0] += 1
-                return result
-        return miss(key, args, kwargs)
+            old = memo.unit
+            memo.unit = guard_deps[0] = None
+            if old is not None:
+                old.unregister()
 
     def cache_info():
-        return CacheInfo(counts[0], counts[1], maxsize, _len(entries), counts[2])
+        return CacheInfo(memo.hits, counts[0], maxsize, _len(entries), counts[1])
 
     def cache_clear():
-        _drop()
-        counts[:] = [0, 0, 0]
-        wrapper.disabled = False
+        drop()
+        counts[:] = [0, 0]
+        memo._reset_hits()
+        memo.disabled = False
 
-    wrapper.__module__ = func.__module__
-    wrapper.__name__ = func.__name__
-    wrapper.__qualname__ = func.__qualname__
-    wrapper.__doc__ = func.__doc__
-    wrapper.__dict__.update(func.__dict__)
-    wrapper.__wrapped__ = func
-    wrapper.cache_info = cache_info
-    wrapper.cache_clear = cache_clear
-    wrapper.unit = None
-    wrapper.disabled = False
-    return wrapper
+    memo = _Memo(entries, miss)
+    memo.__module__ = func.__module__
+    memo.__name__ = func.__name__
+    memo.__qualname__ = func.__qualname__
+    memo.__doc__ = func.__doc__
+    memo.__dict__.update(func.__dict__)
+    memo.__wrapped__ = func
+    memo.cache_info = cache_info
+    memo.cache_clear = cache_clear
+    memo.disabled = False
+    return memo
