@@ -164,10 +164,14 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 fn describe_dict(d: &Bound<'_, PyDict>) -> String {
     let at = format!("{:#x}", d.as_ptr() as usize);
     match d.get_item("__name__") {
-        Ok(Some(n)) if n.cast::<PyString>().is_ok() => {
-            format!("the namespace of {n} (a dict at {at})")
-        }
-        _ => format!("a dict at {at} with {} keys", d.len()),
+        Ok(Some(n)) if n.cast::<PyString>().is_ok() => match n.repr() {
+            Ok(r) => format!("the namespace of module {r} (a dict at {at})"),
+            Err(_) => format!("a module's namespace (a dict at {at})"),
+        },
+        _ => match d.len() {
+            1 => format!("a dict at {at} with 1 key"),
+            n => format!("a dict at {at} with {n} keys"),
+        },
     }
 }
 
