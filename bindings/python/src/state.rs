@@ -440,6 +440,12 @@ pub fn apply(state: &mut State, raw: Raw) -> bool {
                 c.armed_at = None;
                 // SAFETY: the class is alive: CPython is reporting a change to it.
                 let tag = unsafe { (*(handle as *mut pyffi::PyTypeObject)).tp_version_tag };
+                // Drop the modifications that are over (their class's tag moved on).
+                in_flight.retain(|&(h, t)| {
+                    // SAFETY: a class in `classes` is alive (its death removes it).
+                    classes.contains_key(&h)
+                        && unsafe { (*(h as *mut pyffi::PyTypeObject)).tp_version_tag } == t
+                });
                 in_flight.push((handle, tag));
             }
             types.on_modified(graph, handle, None, &mut handler)
