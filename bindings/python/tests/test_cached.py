@@ -135,8 +135,13 @@ def test_the_builtins_are_the_functions_own():
     assert cf("ab") == 100
     own["len"] = lambda s: 200
     assert cf("ab") == 200
-    builtins_before = builtins.len
-    assert builtins.len is builtins_before
+    real = builtins.len
+    try:
+        builtins.len = lambda s: 300  # not the function's builtins: the result stays
+        assert cf("ab") == 200
+    finally:
+        builtins.len = real
+    assert cf.cache_info().hits == 1
 
 
 def test_globals_that_are_a_dict_subclass_are_refused():

@@ -2,7 +2,6 @@
 depends on changed, or where depwatch refused or reported something wrongly. Each test
 failed on the extension before the fix."""
 
-import gc
 import sys
 import threading
 
@@ -430,12 +429,6 @@ def test_assigning_bases_is_followed(registry):
 
     class B:
         x = 2
-
-    class M(type):
-        pass
-
-    class MB(type):
-        y = 1
 
     class C(A):
         pass
