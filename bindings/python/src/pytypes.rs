@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::filters::LIVE_TICKETS;
-use crate::state::{recheck, with_state};
+use crate::state::{invalidate_now, recheck, with_state};
 
 /// Locks a mutex, ignoring poisoning (the data is plain and always consistent).
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -48,6 +48,10 @@ pub struct Unit {
     pub reasons: Mutex<Vec<String>>,
     pub sites: Mutex<Vec<u32>>,
     pub on_invalidate: Option<Py<PyAny>>,
+    /// `(class, its metaclass)` for each class the unit depends on. CPython reports no
+    /// event when `C.__class__ = OtherMeta` swaps a class's metaclass (3.13), so
+    /// `valid` compares them (one load each).
+    pub metas: Vec<(usize, usize)>,
 }
 
 #[pymethods]
@@ -63,6 +67,17 @@ impl Unit {
         }
         if self.suspect.load(Ordering::Acquire) {
             recheck(py)?;
+        }
+        if !self.metas.is_empty() && self.valid.load(Ordering::Acquire) {
+            // SAFETY: the unit is valid, so each class it depends on is alive (a class's
+            // death invalidates its dependents inside the dealloc); reading its type is
+            // one load. The GIL is held.
+            let swapped = self.metas.iter().any(|&(ty, meta)| unsafe {
+                pyo3::ffi::Py_TYPE(ty as *mut pyo3::ffi::PyObject) as usize != meta
+            });
+            if swapped {
+                invalidate_now(py, self.serial, "type.METACLASS_CHANGED")?;
+            }
         }
         Ok(self.valid.load(Ordering::Acquire))
     }

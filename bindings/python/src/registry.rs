@@ -474,6 +474,16 @@ impl Registry {
                     s.names.entry(k).or_insert_with(|| spec.text.clone());
                 }
             }
+            let mut metas: Vec<(usize, usize)> = Vec::new();
+            for spec in &specs {
+                if let Target::TypeAttr(h, _) | Target::TypeWhole(h) = spec.target {
+                    // SAFETY: the class is alive (as above); reading its type.
+                    let meta = unsafe { pyffi::Py_TYPE(h as *mut pyffi::PyObject) } as usize;
+                    if !metas.contains(&(h as usize, meta)) {
+                        metas.push((h as usize, meta));
+                    }
+                }
+            }
             let mut dep_list = Vec::with_capacity(specs.len());
             {
                 let State {
@@ -524,6 +534,7 @@ impl Registry {
                     reasons: Mutex::new(Vec::new()),
                     sites: Mutex::new(Vec::new()),
                     on_invalidate,
+                    metas,
                 },
             )?;
             s.units.insert(serial, unit.clone_ref(py));

@@ -554,6 +554,23 @@ pub fn flush(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
+/// Invalidates one registered unit for a change CPython reports to no watcher
+/// (`reason` says which); its `on_invalidate` runs at the next safe point.
+pub fn invalidate_now(py: Python<'_>, serial: u64, reason: &str) -> PyResult<()> {
+    with_state(py, |s| {
+        if let Some(id) = s.unit_ids.remove(&serial) {
+            let _ = s.graph.unregister(id);
+        }
+        if let Some(py_unit) = s.units.remove(&serial) {
+            let unit = py_unit.get();
+            unit.valid.store(false, Ordering::Release);
+            unit.suspect.store(false, Ordering::Release);
+            lock(&unit.reasons).push(reason.to_string());
+            s.fired.push(py_unit);
+        }
+    })
+}
+
 /// Re-checks suspect units now (`unit.valid` calls this); `on_invalidate` waits for the
 /// next safe point.
 pub fn recheck(py: Python<'_>) -> PyResult<()> {

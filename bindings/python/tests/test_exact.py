@@ -488,3 +488,23 @@ def test_code_run_between_the_type_watcher_and_the_store_cannot_rearm(registry):
     assert during == [PY313], "3.12 has stored already (a change), 3.13 not yet"
     assert C.a == 2
     assert not u.valid
+
+
+def test_swapping_a_class_metaclass_is_seen(registry):
+    # `C.__class__ = M2` changes what C.x finds; 3.13.0 reports it to no type watcher.
+    class M1(type):
+        x = 1
+
+    class M2(type):
+        x = 2
+
+    class C(metaclass=M1):
+        pass
+
+    u = registry.unit([(C, "x")])
+    whole = registry.unit([C])
+    C.__class__ = M2
+    assert C.x == 2
+    assert not u.valid and not whole.valid
+    # 3.12.1 reports a type event for it; 3.13.0 none, and `valid` sees the swap.
+    assert u.reasons == (["type.METACLASS_CHANGED"] if PY313 else ["type.MODIFIED x"])
