@@ -8,6 +8,8 @@
 //! * [`registry`]: `Registry`, dependency specs and error messages.
 //! * [`pytypes`]: `Unit` and `Ticket`.
 
+#![deny(missing_docs)]
+
 mod cpython;
 mod ffi;
 mod filters;

@@ -260,9 +260,10 @@ __kwdefaults__, not {}; depend on the whole function for anything else",
         Target::DictWhole(handle)
     } else if spec.cast::<PyType>().is_ok() {
         Target::TypeWhole(handle)
-    // SAFETY: `spec` is a live object; the checks read its type.
+    // SAFETY: `spec` is a live object; the check reads its type.
     } else if unsafe { pyffi::PyFunction_Check(ptr) } != 0 {
         Target::FuncWhole(handle)
+    // SAFETY: as above.
     } else if unsafe { pyffi::PyCode_Check(ptr) } != 0 {
         Target::Code(handle)
     } else {
