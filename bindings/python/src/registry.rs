@@ -517,6 +517,7 @@ impl Registry {
                     dep_list.push(dep.at(site));
                 }
             }
+            let has_classes = !metas.is_empty();
             let serial = s.next_serial;
             let registered = match &ticket {
                 Some((t, _)) => s.graph.register_with_ticket(t, dep_list, serial),
@@ -540,6 +541,13 @@ impl Registry {
             )?;
             s.units.insert(serial, unit.clone_ref(py));
             s.unit_ids.insert(serial, id);
+            // Registered from code CPython runs in the middle of a class modification
+            // (another watcher, the unraisable hook): on 3.13 the class dict may not be
+            // updated yet, so what was resolved above is checked again afterwards.
+            if has_classes && crate::state::any_in_flight(s) {
+                unit.get().suspect.store(true, Ordering::Release);
+                s.suspects.push(serial);
+            }
             // A safe point: watch newly depended-on dicts and classes right away.
             crate::state::apply_watch_requests(py, s);
             Ok(unit)

@@ -580,6 +580,18 @@ pub fn recheck(py: Python<'_>) -> PyResult<()> {
     })
 }
 
+/// Whether CPython is still inside the modification of a class it reported (the class
+/// keeps the version tag it had then); prunes the modifications that are over.
+pub fn any_in_flight(s: &mut State) -> bool {
+    let classes = &s.classes;
+    s.in_flight.retain(|&(h, tag)| {
+        // SAFETY: a class in `classes` is alive (its death removes it).
+        classes.contains_key(&h)
+            && unsafe { (*(h as *mut pyffi::PyTypeObject)).tp_version_tag } == tag
+    });
+    !s.in_flight.is_empty()
+}
+
 /// Re-resolves the `(class, name)` dependencies of suspect units. Classes are re-armed
 /// first (by the caller), so a change made after this look is reported again.
 fn resolve_suspects(s: &mut State) {
@@ -588,13 +600,27 @@ fn resolve_suspects(s: &mut State) {
     }
     // Inside a class modification a lookup may still see the old value: changes found
     // now invalidate, but nothing is re-armed until the modification is over.
-    let classes = &s.classes;
-    s.in_flight.retain(|&(h, tag)| {
-        // SAFETY: a class in `classes` is alive (its death removes it).
-        classes.contains_key(&h)
-            && unsafe { (*(h as *mut pyffi::PyTypeObject)).tp_version_tag } == tag
-    });
-    let deferring = !s.in_flight.is_empty();
+    let deferring = any_in_flight(s);
+    if !deferring {
+        // Every class a suspect's lookups reach gets a version tag first, so a change
+        // made after the look below is reported again.
+        let mut classes: Vec<u64> = Vec::new();
+        for serial in &s.suspects {
+            if let Some(u) = s.units.get(serial) {
+                for a in lock(&u.get().attrs).iter() {
+                    if !classes.contains(&a.ty) {
+                        classes.push(a.ty);
+                    }
+                }
+            }
+        }
+        for ty in classes {
+            // SAFETY: the class of a registered unit is alive (see below).
+            if let Err(bad) = unsafe { arm_closure(s, ty) } {
+                out_of_tags(s, bad);
+            }
+        }
+    }
     let serials = std::mem::take(&mut s.suspects);
     type Now = Option<(*mut pyffi::PyObject, *mut pyffi::PyObject)>;
     let mut now: HashMap<(u64, u64), Now> = HashMap::new();

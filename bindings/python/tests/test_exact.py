@@ -508,3 +508,38 @@ def test_swapping_a_class_metaclass_is_seen(registry):
     assert not u.valid and not whole.valid
     # 3.12.1 reports a type event for it; 3.13.0 none, and `valid` sees the swap.
     assert u.reasons == (["type.METACLASS_CHANGED"] if PY313 else ["type.MODIFIED x"])
+
+
+def test_a_unit_registered_in_the_middle_of_a_class_modification(registry):
+    # Registered from the unraisable hook, which CPython runs after depwatch's type
+    # watcher and (3.13) before the store: what it resolved then is checked again.
+    _testcapi = pytest.importorskip("_testcapi")
+    error = _testcapi.add_type_watcher(1)  # raises "boom!"
+
+    class C:
+        a = 1
+
+    _testcapi.watch_type(error, C)
+    registry.unit([(C, "b")])  # C is watched by depwatch too
+    made = []
+
+    def hook(args):
+        made.append(registry.unit([(C, "a")]))
+
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = hook
+    try:
+        C.a = 2
+    finally:
+        sys.unraisablehook = old_hook
+        _testcapi.unwatch_type(error, C)
+        _testcapi.clear_type_watcher(error)
+    (u,) = made
+    assert C.a == 2
+    if PY313:
+        assert not u.valid, "it resolved C.a before the store"
+    else:
+        assert u.valid, "3.12 had stored already: it resolved the new C.a"
+    later = registry.unit([(C, "a")])
+    C.a = 3
+    assert not later.valid
