@@ -10,11 +10,17 @@
 3. on a watched key with one dependent, re-registered after each fire;
 4. creating and dropping a function before and after depwatch tracks one function
    (function watchers see every function; untracked ones are skipped by the prefilter);
-5. global reads inside a `specialize`d function against the original (ten reads stored
-   to a local; ten reads feeding int additions): the folded copy alone, and through
-   the decorator's Python-level wrapper.
+5. a class attribute write to an attribute no unit depends on, while a unit depends
+   on another attribute of the class (the event, the re-check and the re-arm), against
+   the same write to a class nobody watches;
+6. `depwatch.cached` against `functools.lru_cache` alone (which never notices a
+   change) and against `lru_cache` behind a manual version check (what a user would
+   write to notice one), on a hit and on a miss after `cache_clear()`. Timed in
+   alternation, 21 rounds; medians, and the median of the per-round ratios.
 """
 
+import functools
+import itertools
 import time
 import timeit
 
@@ -74,6 +80,78 @@ def function_churn():
     return before, after
 
 
+def class_write_rearm(rounds=51, n=400):
+    """Median ns per class attribute write, on a class nobody watches and on a class
+    with a unit depending on another attribute (each write is an event; reading
+    `u.valid` re-checks and re-arms the unit). Each round uses fresh classes: CPython
+    3.13 gives a class at most 1000 version tags, and each write and re-arm uses one."""
+
+    def run(C, u):
+        start = time.perf_counter_ns()
+        for i in range(n):
+            C.b = i
+            u.valid
+        return (time.perf_counter_ns() - start) / n
+
+    anchor = registry.unit([{}])  # a unit to read `valid` from in the quiet loop
+    times = [[], []]
+    for _ in range(rounds):
+        quiet = type("Quiet", (), {"a": 1})
+        watched = type("Watched", (), {"a": 1})
+        unit = registry.unit([(watched, "a")])
+        times[0].append(run(quiet, anchor))
+        times[1].append(run(watched, unit))
+        assert unit.valid
+        unit.unregister()
+    return median(times[0]), median(times[1])
+
+
+def memo_side_by_side(rounds=21):
+    """`depwatch.cached`, `functools.lru_cache` alone and `lru_cache` behind a manual
+    version check, all memoizing the same function of a global: median ns per hit and
+    per miss after `cache_clear()`, and the median per-round ratios to `cached`."""
+    g = {"RATE": 3, "BASE": 1}
+    exec("def price(q):\n    return q * RATE + BASE\n", g)
+    price = g["price"]
+    cached = depwatch.cached(price, maxsize=None)
+    lru = functools.lru_cache(maxsize=None)(price)
+    version = [0]  # the user must bump this wherever RATE or BASE changes
+    seen = [0]
+    inner = functools.lru_cache(maxsize=None)(price)
+
+    def checked(q):
+        if seen[0] != version[0]:
+            inner.cache_clear()
+            seen[0] = version[0]
+        return inner(q)
+
+    variants = {"depwatch.cached": cached, "lru_cache alone": lru, "lru_cache + version check": checked}
+    for f in variants.values():
+        assert f(3) == 10
+    clears = {"depwatch.cached": cached.cache_clear, "lru_cache alone": lru.cache_clear,
+              "lru_cache + version check": inner.cache_clear}
+    out = {}
+    rows = [
+        ("memo hit", 200_000, "f(3)"),
+        ("memo miss, a new argument", 5_000, "f(i())"),
+        ("memo miss after cache_clear()", 5_000, "c(); f(3)"),
+    ]
+    for label, number, stmt in rows:
+        timers = {
+            name: timeit.Timer(stmt, globals={"f": f, "c": clears[name], "i": itertools.count(10).__next__})
+            for name, f in variants.items()
+        }
+        times = {name: [] for name in variants}
+        for _ in range(rounds):
+            for name, t in timers.items():
+                times[name].append(t.timeit(number) / number * 1e9)
+        base = times["depwatch.cached"]
+        ratios = [None] + [median([x / b for x, b in zip(times[name], base)]) for name in list(variants)[1:]]
+        out[label] = ({name: median(ts) for name, ts in times.items()}, ratios)
+    assert cached.cache_info().refused == 0
+    return out
+
+
 def main():
     t_churn, t_churn_tracked = function_churn()
     (t_unwatched, t_floor, t_quiet), (r_floor, r_quiet) = writes_side_by_side()
@@ -96,33 +174,21 @@ def main():
             break
     t_fire = min(samples)
 
-    # Global reads in a specialized copy against the original, on two functions: ten
-    # reads stored to a local (the loads alone), and ten reads feeding int additions
-    # and two len() calls. Each function is called from its own loop, so no call site
-    # is shared between the copy and the original.
-    reads = {}
-    for label, body in [
-        ("10 global reads, stored", "x = A; x = B; x = A; x = B; x = A; x = B; x = A; x = B; x = len; x = len"),
-        ("10 global/builtin reads in adds", "return A + B + A + B + A + B + A + B + len(()) + len(())"),
-    ]:
-        g = {"A": 3, "B": 4}
-        exec("def read():\n    " + body + "\n", g)
-        plain = g["read"]
-        wrapped = depwatch.specialize(plain)
-        wrapped()
-        folded = wrapped._fast  # the copy with the global and builtin loads folded
-        assert folded() == plain()
-        reads[label] = (best("f()", glob={"f": plain}), best("f()", glob={"f": folded}), best("f()", glob={"f": wrapped}))
+    t_class = class_write_rearm()
+    memo = memo_side_by_side()
 
     print(f"d[k] = v, unwatched dict:                  {t_unwatched:7.1f} ns")
     print(f"d[k] = v, watched by a no-op watcher:      {t_floor:7.1f} ns  ({r_floor:.2f}x unwatched: CPython's floor)")
     print(f"d[k] = v, watched dict, key no dependents: {t_quiet:7.1f} ns  ({r_quiet:.2f}x unwatched)")
     print(f"watched key with a dependent, fire + re-register: {t_fire:7.1f} ns")
     print(f"create and drop a function: {t_churn:6.1f} ns; with one function tracked: {t_churn_tracked:6.1f} ns")
-    for label, (t_plain, t_fast, t_wrapped) in reads.items():
-        print(f"{label}: original {t_plain:6.1f} ns, folded copy {t_fast:6.1f} ns "
-              f"({t_plain / t_fast:.2f}x the original's speed), through the decorator {t_wrapped:6.1f} ns")
-    return t_unwatched, t_floor, t_quiet, t_fire, (t_churn, t_churn_tracked), reads
+    print(f"class attribute write, nobody watching: {t_class[0]:6.1f} ns; "
+          f"with a unit on another attribute (event, re-check, re-arm): {t_class[1]:6.1f} ns")
+    for label, (times, ratios) in memo.items():
+        print(f"{label}: " + ", ".join(
+            f"{name} {t:6.1f} ns" + (f" ({r:.2f}x cached)" if r is not None else "")
+            for (name, t), r in zip(times.items(), ratios)))
+    return t_unwatched, t_floor, t_quiet, t_fire, (t_churn, t_churn_tracked), t_class, memo
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ unsafe extern "C" {
     pub fn PyDict_Unwatch(watcher_id: c_int, dict: *mut PyObject) -> c_int;
     pub fn PyType_AddWatcher(callback: TypeWatchCallback) -> c_int;
     pub fn PyType_Watch(watcher_id: c_int, ty: *mut PyObject) -> c_int;
-    pub fn PyType_Unwatch(watcher_id: c_int, ty: *mut PyObject) -> c_int;
     pub fn PyFunction_AddWatcher(callback: FunctionWatchCallback) -> c_int;
     pub fn PyCode_AddWatcher(callback: CodeWatchCallback) -> c_int;
     pub fn PyErr_GetRaisedException() -> *mut PyObject;
@@ -43,3 +42,10 @@ unsafe extern "C" {
         arg: *mut c_void,
     ) -> c_int;
 }
+
+/// `dk_kind` of a dict's keys object (`Include/internal/pycore_dict.h`): 0 is
+/// `DICT_KEYS_GENERAL` (any keys), 1 `DICT_KEYS_UNICODE` and 2 `DICT_KEYS_SPLIT` (only
+/// exact `str` keys). The field is the byte after `dk_refcnt`, `dk_log2_size` and
+/// `dk_log2_index_bytes` in 3.12 and 3.13. [`dict_kind_layout_ok`] checks that on the
+/// running interpreter before anything relies on it.
+pub const DK_KIND_OFFSET: usize = std::mem::size_of::<pyo3::ffi::Py_ssize_t>() + 2;

@@ -214,7 +214,9 @@ def test_class_attribute_on_class_and_base_multiple_inheritance(registry):
     assert "type.MODIFIED" in on_d.reasons[0]
     # Re-registering after the event re-arms the watcher: the next change is seen.
     again = registry.unit([(D, "x")])
-    B.y = 3
+    B.y = 3  # another attribute: D.x still finds A.x
+    assert again.valid
+    B.x = 3
     assert not again.valid
 
 
@@ -229,6 +231,8 @@ def test_type_event_aggregation_and_rearm(registry):
     registry.flush()
     u2 = registry.unit([(C, "foo")])
     C.baz = 3
+    assert u2.valid, "another attribute: C.foo still finds the same object"
+    C.foo = 4
     assert not u2.valid, "a new dependency re-arms the type watcher"
 
 
@@ -453,11 +457,13 @@ def test_a_dead_tracked_functions_address_is_not_stale_in_the_filter(registry):
     addr = id(doomed)
     del doomed  # DESTROY: retired
     before = registry.stats()["prefilter_skips"]
+    # Held until the end, so the allocator walks its free list (a block freed since, such
+    # as a dead unit's, would otherwise be handed out again and again).
+    made = [make() for _ in range(200)]
     reused = 0
-    for _ in range(200):
-        f = make()
+    for f in made:
         reused += id(f) == addr
-        del f
+    del made, f
     assert reused > 0, "the test needs the address reused"
     assert registry.stats()["prefilter_skips"] - before == 200
     assert kept.valid
