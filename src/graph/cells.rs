@@ -199,7 +199,12 @@ impl<P> Graph<P> {
         if let Some(rec) = self.objects.get_mut(object) {
             rec.watched_cells += 1;
             if rec.watched_cells == 1 {
-                self.watch_changes.push(rec.watch_change(object, true));
+                if rec.unwatch_pending {
+                    // The VM was never told it lost its dependents: it still watches.
+                    rec.unwatch_pending = false;
+                } else {
+                    self.watch_changes.push(rec.watch_change(object, true));
+                }
             }
         }
     }
@@ -227,7 +232,8 @@ impl<P> Graph<P> {
         if let Some(rec) = self.objects.get_mut(object) {
             dead = rec.dead;
             rec.watched_cells -= 1;
-            if rec.watched_cells == 0 && !rec.dead {
+            if rec.watched_cells == 0 && !rec.dead && !rec.unwatch_pending {
+                rec.unwatch_pending = true;
                 self.watch_changes.push(rec.watch_change(object, false));
             }
         }
@@ -269,16 +275,35 @@ impl<P> Graph<P> {
         }
     }
 
+    /// Tells the watch hook what changed. A gained first dependent is reported at
+    /// once. A lost last dependent is reported only outside a delivery, and only if
+    /// the object is still live and still has no dependent (see
+    /// [`Graph::set_watch_hook`]); during a delivery it stays queued.
     pub(super) fn flush_watch_changes(&mut self) {
         if self.watch_changes.is_empty() {
             return;
         }
         // The hook gets no graph access, so it cannot push more changes meanwhile.
         let mut changes = std::mem::take(&mut self.watch_changes);
-        if let Some(hook) = self.watch_hook.as_mut() {
-            changes.iter().for_each(|c| hook(*c));
-        }
-        changes.clear();
+        let delivering = self.delivering;
+        let (objects, hook) = (&mut self.objects, &mut self.watch_hook);
+        changes.retain(|c| {
+            let rec = objects.get_mut(c.object).filter(|r| !r.dead);
+            let report = match rec {
+                None => false,
+                Some(_) if c.watched => true,
+                Some(_) if delivering => return true,
+                Some(r) => {
+                    let lost = r.unwatch_pending && r.watched_cells == 0;
+                    r.unwatch_pending = false;
+                    lost
+                }
+            };
+            if report && let Some(hook) = hook.as_mut() {
+                hook(*c);
+            }
+            false
+        });
         self.watch_changes = changes;
     }
 }

@@ -17,6 +17,7 @@ fn recycled_hit_buffers_keep_their_allocation() {
         label: "m",
         name: None,
         version: 1,
+        epoch: 1,
         destroyed: false,
     };
     let mut hits = Vec::with_capacity(16);
