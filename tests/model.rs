@@ -61,17 +61,9 @@ enum Op {
     Notify(usize, usize),
     /// A handler panics on the first fire; then the queue is delivered normally.
     NotifyPanicking(usize, usize),
-    /// The handler of fire number `at` raises a second event (reentrantly): a notify,
-    /// or a destruction (a VM freeing code that held the last reference to an object).
-    NotifyChained {
-        event: (usize, usize),
-        chained: (usize, usize),
-        destroy: bool,
-        at: usize,
-    },
-    /// Every handler registers a replacement unit from inside the wave (a VM
-    /// recompiling), often into a slot the wave just freed and onto a cell it hit.
-    NotifyRecompiling(usize, usize, Vec<(usize, usize, Site)>),
+    /// An event whose handlers call back into the graph: the handler of the wave's
+    /// fire number `i` does `actions[i]`.
+    NotifyReentrant(usize, usize, Vec<Action>),
     Batch(Vec<Step>),
     ResetStability(usize, usize),
     /// Track an object in a second graph, whose IDs overlap this one's.
@@ -80,6 +72,23 @@ enum Op {
     ForeignId(usize),
     /// Register in this graph with a ticket from the second.
     ForeignTicket(usize, usize),
+}
+
+/// What one handler does from inside a delivery, besides answering.
+#[derive(Clone, Debug)]
+enum Action {
+    Nothing,
+    /// A VM recompiling: registers a unit, often into a slot the wave just freed and,
+    /// with `own_key`, onto the cell the event hit.
+    Recompile {
+        deps: Vec<(usize, usize, Site)>,
+        own_key: bool,
+    },
+    /// Raises another event, queued behind the wave.
+    Notify(usize, usize),
+    /// Destroys an object: a VM freeing code that held the last reference to a dict,
+    /// whose DEALLOCATED event comes at once.
+    Destroy(usize),
 }
 
 /// One call inside an open batch.
@@ -94,6 +103,9 @@ enum Step {
     /// May reclaim an emptied cell, whose slot a later registration then takes.
     Reset(usize, usize),
     Register(Vec<(usize, usize, Site)>, Policy),
+    /// Unregisters every unit with an edge on (object, aspect), then resets its
+    /// stability: the emptied cell is reclaimed, and the next new cell takes its slot.
+    Reclaim(usize, usize),
 }
 
 /// The operation mix: how often objects are tracked and units registered, and at most
@@ -136,11 +148,27 @@ fn step(mix: Mix) -> impl Strategy<Value = Step> {
             .prop_map(|(destroy, object, aspect)| Step::Event { destroy, object, aspect }),
         2 => (0usize..64).prop_map(Step::Unregister),
         2 => (obj.clone(), aspect.clone()).prop_map(|(o, a)| Step::Reset(o, a)),
+        2 => (obj.clone(), aspect.clone()).prop_map(|(o, a)| Step::Reclaim(o, a)),
         2 => (
             prop::collection::vec((obj, aspect, 0u32..3), 1..mix.max_deps.max(2)),
             policy(),
         )
             .prop_map(|(deps, policy)| Step::Register(deps, policy)),
+    ]
+}
+
+fn action(mix: Mix) -> impl Strategy<Value = Action> {
+    let obj = 0usize..64;
+    let aspect = 0usize..ASPECTS.len();
+    prop_oneof![
+        2 => Just(Action::Nothing),
+        3 => (
+            prop::collection::vec((obj.clone(), aspect.clone(), 0u32..3), 1..mix.max_deps.max(2)),
+            prop::bool::weighted(0.7),
+        )
+            .prop_map(|(deps, own_key)| Action::Recompile { deps, own_key }),
+        1 => (obj.clone(), aspect).prop_map(|(o, a)| Action::Notify(o, a)),
+        2 => obj.prop_map(Action::Destroy),
     ]
 }
 
@@ -166,24 +194,8 @@ fn op(mix: Mix) -> impl Strategy<Value = Op> {
         1 => (0usize..64).prop_map(Op::Unregister),
         6 => (obj.clone(), aspect.clone()).prop_map(|(o, a)| Op::Notify(o, a)),
         1 => (obj.clone(), aspect.clone()).prop_map(|(o, a)| Op::NotifyPanicking(o, a)),
-        2 => (
-            (obj.clone(), aspect.clone()),
-            (obj.clone(), aspect.clone()),
-            prop::bool::weighted(0.5),
-            0usize..3,
-        )
-            .prop_map(|(event, chained, destroy, at)| Op::NotifyChained {
-                event,
-                chained,
-                destroy,
-                at
-            }),
-        2 => (
-            obj.clone(),
-            aspect.clone(),
-            prop::collection::vec((obj.clone(), aspect.clone(), 0u32..3), 1..4),
-        )
-            .prop_map(|(o, a, deps)| Op::NotifyRecompiling(o, a, deps)),
+        4 => (obj.clone(), aspect.clone(), prop::collection::vec(action(mix), 0..4))
+            .prop_map(|(o, a, actions)| Op::NotifyReentrant(o, a, actions)),
         2 => prop::collection::vec(step(mix), 0..8).prop_map(Op::Batch),
         1 => (obj.clone(), aspect.clone()).prop_map(|(o, a)| Op::ResetStability(o, a)),
         1 => Just(Op::TrackOther),
@@ -423,11 +435,20 @@ struct VmWatch {
 
 impl VmWatch {
     /// Applies the reports queued since the last call, as a VM draining its queue after
-    /// a graph call. Every report must flip the flag of a live object, and afterwards
-    /// the VM must watch exactly the live objects that have dependents.
+    /// a graph call.
+    ///
+    /// * An `Unwatch` is reported at the end of the graph call, so its object is live
+    ///   now. A `Watch` is reported when the first dependent is registered, and a later
+    ///   handler of the same delivery may have destroyed the object since.
+    /// * The reports for live objects (what `WatchRequests::drain_live` keeps) flip the
+    ///   VM's flag each time, and afterwards the VM watches exactly the live objects
+    ///   that have dependents.
     fn drain(&mut self, log: &WatchLog, m: &Model) -> Result<(), TestCaseError> {
         for (o, watched) in std::mem::take(&mut *log.lock().unwrap()) {
-            prop_assert!(m.is_alive(o), "a watch report for a dead object {o:?}");
+            if !m.is_alive(o) {
+                prop_assert!(watched, "an Unwatch for the dead object {o:?}");
+                continue;
+            }
             if watched {
                 prop_assert!(self.watching.insert(o), "Watch twice for {o:?}");
             } else {
@@ -663,17 +684,47 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                     Err(e) => prop_assert_eq!(got, Err(e)),
                 }
             }
-            Op::NotifyRecompiling(o, a, deps) => {
+            Op::NotifyReentrant(o, a, actions) => {
                 let Some(o) = pick(&m, o) else { continue };
                 let a = ASPECTS[a];
-                // The replacement depends on the event's own key first, then the rest.
-                let mut deps = resolve(&m, deps);
-                deps[0].0 = o;
-                deps[0].1 = a;
+                // The model's wave first: it tells how many fires the actions run in.
+                let c = match m.record(o, a, false) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let got = g.notify(o, a, label_of(a), &mut |_, _| Verdict::Invalidate);
+                        prop_assert_eq!(got, Err(e));
+                        continue;
+                    }
+                };
+                let want = m.deliver(&[c], false);
+                let n = want.len();
+                let actions: Vec<Action> = actions.into_iter().take(n).collect();
+                // Resolved before the call: objects destroyed by earlier actions stay
+                // in the list, and the graph must refuse them.
+                let recompiles: Vec<Vec<(ObjectId, Aspect, Site)>> = actions
+                    .iter()
+                    .map(|act| match act {
+                        Action::Recompile { deps, own_key } => {
+                            let mut deps = resolve(&m, deps.clone());
+                            if *own_key {
+                                (deps[0].0, deps[0].1) = (o, a);
+                            }
+                            deps
+                        }
+                        _ => Vec::new(),
+                    })
+                    .collect();
+                let picked: Vec<Option<ObjectId>> = actions
+                    .iter()
+                    .map(|act| match act {
+                        Action::Notify(p, _) | Action::Destroy(p) => pick(&m, *p),
+                        _ => None,
+                    })
+                    .collect();
                 let mut fires = Vec::new();
-                let mut registered: Vec<UnitId> = Vec::new();
-                let mut refused: Vec<Error> = Vec::new();
+                let mut outcomes: Vec<Result<Option<UnitId>, Error>> = Vec::new();
                 let mut unwatched_after_register = Vec::new();
+                let mut count = 0;
                 let (log, vm) = (&r.log, &r.vm);
                 let got = g.notify(
                     o,
@@ -681,58 +732,101 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                     label_of(a),
                     &mut |g: &mut Graph<Policy>, fire: Fire<'_, Policy>| {
                         record_fire(&mut fires, &fire);
-                        let list = deps.iter().map(|&(p, b, s)| Dep::new(p, b).at(s));
-                        match g.register(list, Policy::Invalidate) {
-                            Ok(id) => {
-                                registered.push(id);
-                                // The VM was told to watch every object the new unit
-                                // depends on before `register` returned.
-                                unwatched_after_register.extend(
-                                    deps.iter()
-                                        .map(|d| d.0)
-                                        .filter(|&d| !vm.would_watch(log, d)),
-                                );
+                        let i = count;
+                        count += 1;
+                        let outcome = match actions.get(i) {
+                            None | Some(Action::Nothing) => Ok(None),
+                            Some(Action::Recompile { .. }) => {
+                                let deps = &recompiles[i];
+                                let list = deps.iter().map(|&(p, b, s)| Dep::new(p, b).at(s));
+                                match g.register(list, Policy::Invalidate) {
+                                    Ok(id) => {
+                                        // The VM was told to watch every object the new
+                                        // unit depends on before `register` returned.
+                                        unwatched_after_register.extend(
+                                            deps.iter()
+                                                .map(|d| d.0)
+                                                .filter(|&d| !vm.would_watch(log, d)),
+                                        );
+                                        Ok(Some(id))
+                                    }
+                                    Err(r) => Err(r.error),
+                                }
                             }
-                            Err(r) => refused.push(r.error),
+                            Some(Action::Notify(_, b)) => {
+                                let b = ASPECTS[*b];
+                                let p = picked[i].unwrap();
+                                g.notify_deferred(p, b, label_of(b)).map(|()| None)
+                            }
+                            Some(Action::Destroy(_)) => {
+                                let p = picked[i].unwrap();
+                                g.destroy(p, &mut |_, _| Verdict::Invalidate).map(|r| {
+                                    assert!(r.deferred, "delivery from a handler is deferred");
+                                    None
+                                })
+                            }
+                        };
+                        if i < actions.len() {
+                            outcomes.push(outcome);
                         }
                         fire.payload.verdict()
                     },
                 );
+                got.expect("notify on a live object");
                 prop_assert_eq!(unwatched_after_register, Vec::<ObjectId>::new());
-                match m.record(o, a, false) {
-                    Ok(c) => {
-                        got.expect("notify on a live object");
-                        let want = m.deliver(&[c], false);
-                        prop_assert_eq!(sorted(fires.clone()), want);
-                        prop_assert_eq!(registered.len() + refused.len(), fires.len());
-                        // A dead object refuses; otherwise only the storm policy, which
-                        // moves during the wave, may.
-                        for e in &refused {
-                            let dead = |x: &ObjectId| m.obj(*x).is_some_and(|mo| !mo.alive);
-                            prop_assert!(
-                                matches!(e, Error::Unstable { .. })
-                                    || matches!(e, Error::StaleObject(x) if dead(x)),
-                                "refused: {e:?}"
-                            );
+                prop_assert!(
+                    fires.len() >= n,
+                    "the first wave fired {} of {}",
+                    fires.len(),
+                    n
+                );
+                let later = fires.split_off(n);
+                prop_assert_eq!(sorted(fires), want);
+                // Now the actions, in the order they ran, on the model; events they
+                // raised are delivered after the wave, one wave each, in order.
+                let mut queued = Vec::new();
+                for (i, (act, outcome)) in actions.iter().zip(outcomes).enumerate() {
+                    match act {
+                        Action::Nothing => prop_assert_eq!(outcome, Ok(None)),
+                        Action::Recompile { .. } => match outcome {
+                            Ok(Some(id)) => {
+                                prop_assert!(r.seen_units.insert(id), "unit {id:?} twice");
+                                m.units.push(MUnit {
+                                    id,
+                                    deps: recompiles[i].iter().copied().collect(),
+                                    policy: Policy::Invalidate,
+                                    alive: true,
+                                    born: m.epoch,
+                                });
+                            }
+                            // The storm policy moves during the wave, so the model (which
+                            // counts the whole wave) cannot say exactly when it refuses.
+                            Err(Error::Unstable { .. }) => {}
+                            Err(e) => prop_assert_eq!(
+                                Err(e),
+                                m.check_register(&recompiles[i], None),
+                                "refused"
+                            ),
+                            Ok(None) => prop_assert!(false, "registered nothing"),
+                        },
+                        Action::Notify(_, b) => {
+                            let b = ASPECTS[*b];
+                            let c = m.record(picked[i].unwrap(), b, false);
+                            prop_assert_eq!(outcome, c.clone().map(|_| None));
+                            queued.extend(c);
                         }
-                        // Replacements joined after the wave's snapshot: none fired.
-                        for id in registered {
-                            prop_assert!(
-                                r.seen_units.insert(id),
-                                "unit ID {id:?} handed out twice"
-                            );
-                            prop_assert!(g.is_valid(id));
-                            m.units.push(MUnit {
-                                id,
-                                deps: deps.iter().copied().collect(),
-                                policy: Policy::Invalidate,
-                                alive: true,
-                                born: m.epoch,
-                            });
+                        Action::Destroy(_) => {
+                            let c = m.record(picked[i].unwrap(), Aspect::Whole, true);
+                            prop_assert_eq!(outcome, c.clone().map(|_| None));
+                            queued.extend(c);
                         }
                     }
-                    Err(e) => prop_assert_eq!(got, Err(e)),
                 }
+                let mut want_later = Vec::new();
+                for c in queued {
+                    want_later.extend(sorted(m.deliver(&[c], false)));
+                }
+                prop_assert_eq!(later, want_later);
             }
             Op::NotifyPanicking(o, a) => {
                 let Some(o) = pick(&m, o) else { continue };
@@ -759,59 +853,6 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                         prop_assert!(!panicked);
                         prop_assert_eq!(got.unwrap(), Err(e));
                     }
-                }
-            }
-            Op::NotifyChained {
-                event: (o, a),
-                chained: (p, b),
-                destroy,
-                at,
-            } => {
-                let (Some(o), Some(p)) = (pick(&m, o), pick(&m, p)) else {
-                    continue;
-                };
-                let (a, b) = (ASPECTS[a], if destroy { Aspect::Whole } else { ASPECTS[b] });
-                let mut fires = Vec::new();
-                let mut count = 0;
-                let mut chained = false;
-                let mut chained_result = Ok(());
-                let got = g.notify(
-                    o,
-                    a,
-                    label_of(a),
-                    &mut |g: &mut Graph<Policy>, fire: Fire<'_, Policy>| {
-                        record_fire(&mut fires, &fire);
-                        if count == at {
-                            chained = true;
-                            chained_result = if destroy {
-                                g.destroy(p, &mut |_, _| Verdict::Invalidate).map(|r| {
-                                    assert!(r.deferred, "delivery from a handler is deferred")
-                                })
-                            } else {
-                                g.notify_deferred(p, b, label_of(b))
-                            };
-                            assert!(g.deliver(&mut |_, _| Verdict::Invalidate).deferred);
-                        }
-                        count += 1;
-                        fire.payload.verdict()
-                    },
-                );
-                match m.record(o, a, false) {
-                    Ok(c) => {
-                        got.expect("notify on a live object");
-                        let mut want = m.deliver(&[c], false);
-                        prop_assert_eq!(chained, want.len() > at);
-                        if chained {
-                            let c2 = m.record(p, b, destroy);
-                            prop_assert_eq!(chained_result, c2.clone().map(|_| ()));
-                            if let Ok(c2) = c2 {
-                                want.extend(sorted(m.deliver(&[c2], false)));
-                            }
-                        }
-                        // Stable sorts keep a unit's first-wave fire before its chained one.
-                        prop_assert_eq!(sorted(fires), sorted(want));
-                    }
-                    Err(e) => prop_assert_eq!(got, Err(e)),
                 }
             }
             Op::Batch(steps) => {
@@ -852,6 +893,19 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                         Step::Reset(o, a) => {
                             let o = pick(&m, o).unwrap();
                             reset(&mut g, &mut m, o, ASPECTS[a])?;
+                        }
+                        Step::Reclaim(o, a) => {
+                            let (o, a) = (pick(&m, o).unwrap(), ASPECTS[a]);
+                            let on_cell: Vec<usize> = (0..m.units.len())
+                                .filter(|&i| {
+                                    m.units[i].alive
+                                        && m.units[i].deps.iter().any(|d| (d.0, d.1) == (o, a))
+                                })
+                                .collect();
+                            for i in on_cell {
+                                unregister(&mut g, &mut m, i)?;
+                            }
+                            reset(&mut g, &mut m, o, a)?;
                         }
                         Step::Register(deps, policy) => {
                             let deps = resolve(&m, deps);
