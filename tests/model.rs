@@ -87,8 +87,13 @@ enum Action {
     /// Raises another event, queued behind the wave.
     Notify(usize, usize),
     /// Destroys an object: a VM freeing code that held the last reference to a dict,
-    /// whose DEALLOCATED event comes at once.
-    Destroy(usize),
+    /// whose DEALLOCATED event comes at once. With `unwatched`, the first live object
+    /// from `object` on that has just lost its last dependent (if any): the order of
+    /// events that once sent `Unwatch` for a dead dict.
+    Destroy {
+        object: usize,
+        unwatched: bool,
+    },
 }
 
 /// One call inside an open batch.
@@ -168,7 +173,8 @@ fn action(mix: Mix) -> impl Strategy<Value = Action> {
         )
             .prop_map(|(deps, own_key)| Action::Recompile { deps, own_key }),
         1 => (obj.clone(), aspect).prop_map(|(o, a)| Action::Notify(o, a)),
-        2 => obj.prop_map(Action::Destroy),
+        2 => (obj, prop::bool::weighted(0.5))
+            .prop_map(|(object, unwatched)| Action::Destroy { object, unwatched }),
     ]
 }
 
@@ -717,10 +723,13 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                 let picked: Vec<Option<ObjectId>> = actions
                     .iter()
                     .map(|act| match act {
-                        Action::Notify(p, _) | Action::Destroy(p) => pick(&m, *p),
+                        Action::Notify(p, _) | Action::Destroy { object: p, .. } => pick(&m, *p),
                         _ => None,
                     })
                     .collect();
+                let live_objects: Vec<ObjectId> =
+                    m.objects.iter().filter(|x| x.alive).map(|x| x.id).collect();
+                let mut destroyed: Vec<Option<ObjectId>> = vec![None; actions.len()];
                 let mut fires = Vec::new();
                 let mut outcomes: Vec<Result<Option<UnitId>, Error>> = Vec::new();
                 let mut unwatched_after_register = Vec::new();
@@ -758,8 +767,19 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                                 let p = picked[i].unwrap();
                                 g.notify_deferred(p, b, label_of(b)).map(|()| None)
                             }
-                            Some(Action::Destroy(_)) => {
-                                let p = picked[i].unwrap();
+                            Some(Action::Destroy { unwatched, .. }) => {
+                                let mut p = picked[i].unwrap();
+                                if *unwatched {
+                                    let live = live_objects.iter().cycle();
+                                    let from = live_objects.iter().position(|&x| x == p);
+                                    p = live
+                                        .skip(from.unwrap_or(0))
+                                        .take(live_objects.len())
+                                        .copied()
+                                        .find(|&x| g.is_watched(x) == Ok(false))
+                                        .unwrap_or(p);
+                                }
+                                destroyed[i] = Some(p);
                                 g.destroy(p, &mut |_, _| Verdict::Invalidate).map(|r| {
                                     assert!(r.deferred, "delivery from a handler is deferred");
                                     None
@@ -815,8 +835,8 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                             prop_assert_eq!(outcome, c.clone().map(|_| None));
                             queued.extend(c);
                         }
-                        Action::Destroy(_) => {
-                            let c = m.record(picked[i].unwrap(), Aspect::Whole, true);
+                        Action::Destroy { .. } => {
+                            let c = m.record(destroyed[i].unwrap(), Aspect::Whole, true);
                             prop_assert_eq!(outcome, c.clone().map(|_| None));
                             queued.extend(c);
                         }

@@ -4,7 +4,9 @@ use super::*;
 
 impl<P> Graph<P> {
     /// Records an event on (`object`, `aspect`) and delivers the resulting fires to
-    /// `handler`, one call per hit unit.
+    /// `handler`, one call per hit unit: each live unit with an edge the event hits,
+    /// as the units stood when the event was recorded. A unit registered later (from a
+    /// handler, or while a batch is open) is not fired by this event.
     ///
     /// `label` says what happened (for example `"dict.MODIFIED"`) and is passed back in
     /// every [`Cause`]. Called from inside a handler, or while a batch is open, the event
@@ -85,6 +87,31 @@ impl<P> Graph<P> {
     /// Opens a batch: events are recorded at once but their fires are held until the
     /// matching [`Graph::end_batch`], which fires each hit unit once with all its causes.
     /// Batches nest; only the outermost `end_batch` delivers.
+    ///
+    /// A unit registered while the batch is open sees only the events recorded after
+    /// its registration: it was compiled against the values those earlier events
+    /// wrote. A unit unregistered while the batch is open is not fired, and a cell
+    /// reclaimed meanwhile (its units gone, then [`Graph::reset_stability`]) passes
+    /// nothing to a cell that takes its slot.
+    ///
+    /// ```
+    /// use depwatch::{Aspect, Dep, Graph, Kind, Verdict};
+    /// let mut g: Graph<&str> = Graph::new();
+    /// let d = g.track(Kind::Dict, 1);
+    /// g.register([Dep::key(d, 1)], "old").unwrap();
+    /// g.begin_batch();
+    /// g.notify(d, Aspect::Key(1), "first", &mut |_, _| Verdict::Invalidate).unwrap();
+    /// g.register([Dep::key(d, 1)], "compiled meanwhile").unwrap();
+    /// g.notify(d, Aspect::Key(1), "second", &mut |_, _| Verdict::Invalidate).unwrap();
+    /// let mut seen = Vec::new();
+    /// g.end_batch(&mut |_, fire| {
+    ///     let causes: Vec<_> = fire.causes().iter().map(|c| c.label).collect();
+    ///     seen.push((*fire.payload, causes));
+    ///     Verdict::Invalidate
+    /// })
+    /// .unwrap();
+    /// assert_eq!(seen, [("old", vec!["first", "second"]), ("compiled meanwhile", vec!["second"])]);
+    /// ```
     pub fn begin_batch(&mut self) {
         self.batch_depth += 1;
     }
