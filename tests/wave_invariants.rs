@@ -365,3 +365,30 @@ fn an_id_from_another_graph_is_looked_up_as_this_graphs() {
         .unwrap_err();
     assert_eq!(refused.error, Error::ForeignTicket);
 }
+
+/// The same, with a registration between the loss and the destruction: reports that a
+/// call inside the delivery flushes must not include the pending `Unwatch`.
+#[test]
+fn an_unwatch_is_not_flushed_by_a_registration_inside_the_delivery() {
+    let mut g: Graph<&str> = Graph::new();
+    let log = hooked(&mut g);
+    let (x, y, z) = (
+        g.track(Kind::Dict, 1),
+        g.track(Kind::Dict, 2),
+        g.track(Kind::Dict, 3),
+    );
+    g.register([Dep::key(x, 1), Dep::key(y, 1)], "a").unwrap();
+    g.register([Dep::key(x, 1)], "b").unwrap();
+    g.register([Dep::key(x, 1)], "c").unwrap();
+    log.lock().unwrap().clear();
+    g.notify(x, Aspect::Key(1), "x[1]", &mut |g, fire| {
+        match *fire.payload {
+            "b" => drop(g.register([Dep::key(z, 1)], "recompiled").unwrap()),
+            "c" => drop(g.destroy(y, &mut |_, _| Verdict::Invalidate).unwrap()),
+            _ => {}
+        }
+        Verdict::Invalidate
+    })
+    .unwrap();
+    assert_eq!(*log.lock().unwrap(), [(z, true), (x, false)]);
+}
