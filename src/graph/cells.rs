@@ -158,6 +158,7 @@ impl<P> Graph<P> {
             }
         }
         self.cells[c as usize] = None;
+        self.cells_freed += 1;
         if !self.names.is_empty() {
             self.names.remove(&c);
         }
@@ -196,9 +197,10 @@ impl<P> Graph<P> {
         }
         self.empty_cells -= 1;
         let object = cell.object;
+        let hooked = self.watch_hook.is_some();
         if let Some(rec) = self.objects.get_mut(object) {
             rec.watched_cells += 1;
-            if rec.watched_cells == 1 {
+            if rec.watched_cells == 1 && hooked {
                 if rec.unwatch_pending {
                     // The VM was never told it lost its dependents: it still watches.
                     rec.unwatch_pending = false;
@@ -229,10 +231,11 @@ impl<P> Graph<P> {
         self.empty_cells += 1;
         let object = cell.object;
         let mut dead = true;
+        let hooked = self.watch_hook.is_some();
         if let Some(rec) = self.objects.get_mut(object) {
             dead = rec.dead;
             rec.watched_cells -= 1;
-            if rec.watched_cells == 0 && !rec.dead && !rec.unwatch_pending {
+            if rec.watched_cells == 0 && !rec.dead && !rec.unwatch_pending && hooked {
                 rec.unwatch_pending = true;
                 self.watch_changes.push(rec.watch_change(object, false));
             }
@@ -285,25 +288,35 @@ impl<P> Graph<P> {
         }
         // The hook gets no graph access, so it cannot push more changes meanwhile.
         let mut changes = std::mem::take(&mut self.watch_changes);
-        let delivering = self.delivering;
         let (objects, hook) = (&mut self.objects, &mut self.watch_hook);
-        changes.retain(|c| {
-            let rec = objects.get_mut(c.object).filter(|r| !r.dead);
-            let report = match rec {
-                None => false,
-                Some(_) if c.watched => true,
-                Some(_) if delivering => return true,
-                Some(r) => {
-                    let lost = r.unwatch_pending && r.watched_cells == 0;
-                    r.unwatch_pending = false;
-                    lost
-                }
-            };
-            if report && let Some(hook) = hook.as_mut() {
+        // A gained first dependent is queued only by a registration, which flushes
+        // before it returns: its object is live.
+        let mut report = |c: &WatchChange| {
+            if let Some(hook) = hook.as_mut() {
                 hook(*c);
             }
-            false
-        });
+        };
+        if self.delivering {
+            changes.retain(|c| {
+                if c.watched {
+                    report(c);
+                }
+                !c.watched
+            });
+        } else {
+            for c in &changes {
+                if c.watched {
+                    report(c);
+                } else if let Some(r) = objects.get_mut(c.object).filter(|r| !r.dead) {
+                    let lost = r.unwatch_pending && r.watched_cells == 0;
+                    r.unwatch_pending = false;
+                    if lost {
+                        report(c);
+                    }
+                }
+            }
+            changes.clear();
+        }
         self.watch_changes = changes;
     }
 }

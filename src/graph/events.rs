@@ -281,6 +281,9 @@ impl<P> Graph<P> {
             },
         };
         let ci = wave.causes.len() as u32;
+        if ci == 0 {
+            wave.frees_at_first = self.cells_freed;
+        }
         wave.causes.push(cause);
         wave.effective.push(false);
         // Inside a handler, a cell the current wave hit may still list units it fired
@@ -328,9 +331,12 @@ impl<P> Graph<P> {
         // for another (object, aspect): its generation tells, and its entries go. No
         // unit of the wave can still depend on the freed cell, since a cell is freed
         // only once its set is empty.
-        let (cells, gens) = (&self.cells, &self.cell_gens);
-        wave.cell_causes
-            .retain(|h| cells[h.cell as usize].is_some() && gens[h.cell as usize] == h.generation);
+        if self.cells_freed != wave.frees_at_first {
+            let (cells, gens) = (&self.cells, &self.cell_gens);
+            wave.cell_causes.retain(|h| {
+                cells[h.cell as usize].is_some() && gens[h.cell as usize] == h.generation
+            });
+        }
         // Every unit in a hit cell is in this wave. The cells are settled in one pass
         // each when the wave is done, instead of one removal per fired unit.
         let mut wave_cells = std::mem::take(&mut self.spare_wave_cells);
@@ -359,9 +365,9 @@ impl<P> Graph<P> {
             };
             rec.pending = rec.pending.saturating_sub(run as u32);
             // A unit registered while the batch was open sees only the later causes.
-            let first_cause = match wave.late.is_empty() {
-                true => 0,
-                false => late_start(&wave.late, unit),
+            let first_cause = match &wave.late {
+                None => 0,
+                Some(late) => late_start(late, unit),
             };
             hits.clear();
             hit_cells.clear();

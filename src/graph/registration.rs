@@ -153,7 +153,8 @@ impl<P> Graph<P> {
         if let Some(batch) = self.batch.as_mut()
             && !batch.causes.is_empty()
         {
-            batch.late.push((unit, batch.causes.len() as u32));
+            let late = batch.late.get_or_insert_default();
+            late.push((unit, batch.causes.len() as u32));
             batch.sealed = false;
         }
         for c in distinct_cells(&edges) {
