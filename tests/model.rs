@@ -62,12 +62,14 @@ enum Op {
     /// A handler panics on the first fire; then the queue is delivered normally.
     NotifyPanicking(usize, usize),
     /// An event whose handlers call back into the graph: the handler of the wave's
-    /// fire number `i` does `actions[i]`. With `crowded`, the event is a whole-object
+    /// fire number `i` does the actions of `actions[i]` in order, the list repeating
+    /// over the wave's fires (a VM recompiling, then freeing the old code, say). With
+    /// `crowded`, the event is a whole-object
     /// event on an object a live unit depends on, so the wave fires several units.
     NotifyReentrant {
         event: (usize, usize),
         crowded: bool,
-        actions: Vec<Action>,
+        actions: Vec<Vec<Action>>,
     },
     Batch(Vec<Step>),
     ResetStability(usize, usize),
@@ -223,7 +225,7 @@ fn op(mix: Mix) -> impl Strategy<Value = Op> {
         mix.reentrant => (
             (obj.clone(), aspect.clone()),
             prop::bool::weighted(0.6),
-            prop::collection::vec(action(mix), 0..6),
+            prop::collection::vec(prop::collection::vec(action(mix), 1..3), 0..6),
         )
             .prop_map(|(event, crowded, actions)| Op::NotifyReentrant {
                 event,
@@ -744,11 +746,16 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                 };
                 let want = m.deliver(&[c], false);
                 let n = want.len();
-                // The list is repeated over the wave's fires.
-                let actions: Vec<Action> = match actions.len() {
-                    0 => Vec::new(),
-                    k => (0..n).map(|i| actions[i % k].clone()).collect(),
-                };
+                // The list is repeated over the wave's fires, and flattened: action `j`
+                // runs in fire `fire_of[j]`.
+                let (mut fire_of, mut flat) = (Vec::new(), Vec::new());
+                for i in (0..n).filter(|_| !actions.is_empty()) {
+                    for act in &actions[i % actions.len()] {
+                        fire_of.push(i);
+                        flat.push(act.clone());
+                    }
+                }
+                let actions = flat;
                 // Resolved before the call: objects destroyed by earlier actions stay
                 // in the list, and the graph must refuse them.
                 let recompiles: Vec<Vec<(ObjectId, Aspect, Site)>> = actions
@@ -777,7 +784,7 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                 let mut fires = Vec::new();
                 let mut outcomes: Vec<Result<Option<UnitId>, Error>> = Vec::new();
                 let mut unwatched_after_register = Vec::new();
-                let mut count = 0;
+                let (mut count, mut next) = (0, 0);
                 let (log, vm) = (&r.log, &r.vm);
                 let got = g.notify(
                     o,
@@ -785,55 +792,58 @@ fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError
                     label_of(a),
                     &mut |g: &mut Graph<Policy>, fire: Fire<'_, Policy>| {
                         record_fire(&mut fires, &fire);
-                        let i = count;
+                        let fire_no = count;
                         count += 1;
-                        let outcome = match actions.get(i) {
-                            None | Some(Action::Nothing) => Ok(None),
-                            Some(Action::Recompile { .. }) => {
-                                let deps = &recompiles[i];
-                                let list = deps.iter().map(|&(p, b, s)| Dep::new(p, b).at(s));
-                                match g.register(list, Policy::Invalidate) {
-                                    Ok(id) => {
-                                        // The VM was told to watch every object the new
-                                        // unit depends on before `register` returned.
-                                        unwatched_after_register.extend(
-                                            deps.iter()
-                                                .map(|d| d.0)
-                                                .filter(|&d| !vm.would_watch(log, d)),
-                                        );
-                                        Ok(Some(id))
+                        while next < actions.len() && fire_of[next] == fire_no {
+                            let i = next;
+                            next += 1;
+                            let outcome = match &actions[i] {
+                                Action::Nothing => Ok(None),
+                                Action::Recompile { .. } => {
+                                    let deps = &recompiles[i];
+                                    let list = deps.iter().map(|&(p, b, s)| Dep::new(p, b).at(s));
+                                    match g.register(list, Policy::Invalidate) {
+                                        Ok(id) => {
+                                            // The VM was told to watch every object the new
+                                            // unit depends on before `register` returned.
+                                            unwatched_after_register.extend(
+                                                deps.iter()
+                                                    .map(|d| d.0)
+                                                    .filter(|&d| !vm.would_watch(log, d)),
+                                            );
+                                            Ok(Some(id))
+                                        }
+                                        Err(r) => Err(r.error),
                                     }
-                                    Err(r) => Err(r.error),
                                 }
-                            }
-                            Some(Action::Notify(_, b)) => {
-                                let b = ASPECTS[*b];
-                                let p = picked[i].unwrap();
-                                g.notify_deferred(p, b, label_of(b)).map(|()| None)
-                            }
-                            Some(Action::Destroy { unwatched, .. }) => {
-                                let mut p = picked[i].unwrap();
-                                if *unwatched {
-                                    // Watched when the delivery began, unwatched now.
-                                    let live = live_objects.iter().cycle();
-                                    let from = live_objects.iter().position(|&x| x == p);
-                                    p = live
-                                        .skip(from.unwrap_or(0))
-                                        .take(live_objects.len())
-                                        .copied()
-                                        .find(|&x| {
-                                            vm.watching.contains(&x) && g.is_watched(x) == Ok(false)
-                                        })
-                                        .unwrap_or(p);
+                                Action::Notify(_, b) => {
+                                    let b = ASPECTS[*b];
+                                    let p = picked[i].unwrap();
+                                    g.notify_deferred(p, b, label_of(b)).map(|()| None)
                                 }
-                                destroyed[i] = Some(p);
-                                g.destroy(p, &mut |_, _| Verdict::Invalidate).map(|r| {
-                                    assert!(r.deferred, "delivery from a handler is deferred");
-                                    None
-                                })
-                            }
-                        };
-                        if i < actions.len() {
+                                Action::Destroy { unwatched, .. } => {
+                                    let mut p = picked[i].unwrap();
+                                    if *unwatched {
+                                        // Watched when the delivery began, unwatched now.
+                                        let live = live_objects.iter().cycle();
+                                        let from = live_objects.iter().position(|&x| x == p);
+                                        p = live
+                                            .skip(from.unwrap_or(0))
+                                            .take(live_objects.len())
+                                            .copied()
+                                            .find(|&x| {
+                                                vm.watching.contains(&x)
+                                                    && g.is_watched(x) == Ok(false)
+                                            })
+                                            .unwrap_or(p);
+                                    }
+                                    destroyed[i] = Some(p);
+                                    g.destroy(p, &mut |_, _| Verdict::Invalidate).map(|r| {
+                                        assert!(r.deferred, "delivery from a handler is deferred");
+                                        None
+                                    })
+                                }
+                            };
                             outcomes.push(outcome);
                         }
                         fire.payload.verdict()
