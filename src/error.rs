@@ -5,13 +5,20 @@ use crate::{Aspect, CellHandle, ObjectId, UnitId};
 /// Everything the graph can refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// The object was destroyed (or the ID belongs to another graph). IDs never alias,
-    /// so this is reported forever after, never confused with a newer object.
-    #[error("object {0:?} is not live: it was destroyed, or it belongs to another graph")]
+    /// No live object of this graph has this ID: it was destroyed, or it was never
+    /// handed out by this graph. IDs never alias, so a destroyed object's ID gives this
+    /// forever after, never confused with a newer object.
+    ///
+    /// IDs carry no graph tag: an ID from another graph gives this only if no live
+    /// object of this graph has the same ID. Otherwise it names that object (see
+    /// [`ObjectId`]).
+    #[error("object {0:?} is not live in this graph: it was destroyed, or never tracked here")]
     StaleObject(ObjectId),
-    /// The unit was invalidated or unregistered (or the ID belongs to another graph).
+    /// No live unit of this graph has this ID: it was invalidated or unregistered, or
+    /// it was never handed out by this graph. As for [`Error::StaleObject`], an ID from
+    /// another graph is not told apart from this graph's own.
     #[error(
-        "unit {0:?} is not live: it was invalidated or unregistered, or it belongs to another graph"
+        "unit {0:?} is not live in this graph: it was invalidated or unregistered, or never registered here"
     )]
     StaleUnit(UnitId),
     /// A unit must depend on at least one thing; a unit with no dependencies could never

@@ -19,6 +19,9 @@ pub struct Cause {
     pub name: Option<Arc<str>>,
     /// The object's version after the event.
     pub version: u64,
+    /// The graph's event counter at this event. It orders events across objects:
+    /// a cause with a smaller `epoch` happened first.
+    pub epoch: u64,
     /// Whether the event destroyed the object. A unit hit by a destruction is always
     /// invalidated, whatever the handler answers.
     pub destroyed: bool,
@@ -64,7 +67,7 @@ impl<P> Fire<'_, P> {
                 causes.push(h.cause);
             }
         }
-        causes.sort_by_key(|c| c.version);
+        causes.sort_by_key(|c| c.epoch);
         causes
     }
 

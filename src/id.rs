@@ -16,12 +16,24 @@ slotmap::new_key_type! {
     ///
     /// An `ObjectId` is never reused: once the object is destroyed, every operation that
     /// takes this ID returns [`Error::StaleObject`](crate::Error::StaleObject).
+    ///
+    /// **One graph per ID.** An ID is a slot index and a version, 64 bits, with no
+    /// graph tag (so it passes through a C ABI as one word and costs a VM 8 bytes).
+    /// Graphs number their slots the same way, so the first object tracked in each of
+    /// two graphs has the same ID. A graph takes any ID as its own: an ID from another
+    /// graph names this graph's object with the same ID if there is a live one, and
+    /// gives `StaleObject` otherwise. A VM with several graphs (one per interpreter,
+    /// say) keeps each ID with the graph it came from, as the
+    /// [adapters](crate::adapters) do by keeping one handle map per graph. Compile
+    /// [tickets](crate::Ticket) do carry their graph, and another graph refuses them
+    /// with [`Error::ForeignTicket`](crate::Error::ForeignTicket).
     pub struct ObjectId;
 
     /// The identity of one registered unit of optimized code.
     ///
     /// Like [`ObjectId`], a `UnitId` is never reused: once the unit is invalidated or
     /// unregistered, operations on it return [`Error::StaleUnit`](crate::Error::StaleUnit).
+    /// Like an `ObjectId`, it carries no graph tag: keep it with its graph.
     pub struct UnitId;
 }
 

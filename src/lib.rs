@@ -24,14 +24,17 @@
 //!   same keys can resolve each (object, aspect) to a [`CellHandle`] once and register
 //!   with [`Graph::register_cells`], which skips the key lookup per edge.
 //! * **Events.** [`Graph::notify`] records that (object, aspect) changed and calls the
-//!   VM's handler once for each live unit that depended on it, and for no other unit.
+//!   VM's handler once for each live unit that depended on it when the event was
+//!   recorded, and for no other unit.
 //!   The [`Fire`] lists each hit (dependency edge, [`Cause`]). The handler answers with
 //!   a [`Verdict`]: `Invalidate` (the unit dies), `Patched` (the VM patched those sites
 //!   to deopt; only the hit edges go) or `Rearmed` (the fact still holds; nothing goes).
 //!   [`Graph::destroy`] is the terminal event: every dependent is invalidated and the ID
 //!   is retired.
 //! * **Batches.** Between [`Graph::begin_batch`] and [`Graph::end_batch`], events are
-//!   recorded but fires are held; each hit unit then fires once with all its causes.
+//!   recorded but fires are held; each hit unit then fires once with all its causes. A
+//!   unit registered while the batch is open was compiled after the events so far, and
+//!   fires only for the batch's later events.
 //! * **Reentrancy.** The handler gets `&mut Graph`: it may register, unregister, notify,
 //!   destroy or batch. Events raised inside a handler are queued and delivered after
 //!   the current fire, by the same outer delivery.
@@ -43,7 +46,10 @@
 //!   refused, so a hot global stops costing recompiles.
 //! * **Watch hooks.** [`Graph::set_watch_hook`] tells the VM when an object gains its
 //!   first dependent and loses its last, so it can keep a one-bit "watched" flag in its
-//!   own object header and pay nothing for objects nobody depends on.
+//!   own object header and pay nothing for objects nobody depends on. A destroyed
+//!   object is never reported unwatched, and
+//!   [`WatchRequests::drain_live`](adapters::WatchRequests::drain_live) drops queued
+//!   requests for objects that died before the VM got to them.
 //!
 //! # Example
 //!

@@ -187,7 +187,9 @@ fn dict_unwatch_after_last_dependent() {
             &mut record(&mut log),
         )
         .unwrap();
+    let object = dicts.get(D).unwrap();
     let req = |action| WatchRequest {
+        object,
         kind: Kind::Dict,
         handle: D,
         action,
@@ -310,6 +312,7 @@ fn type_event_aggregation_and_lookup_resets_it() {
     assert_eq!(
         requests.drain(),
         [WatchRequest {
+            object: types.get(C).unwrap(),
             kind: Kind::Type,
             handle: C,
             action: WatchAction::Rearm

@@ -92,7 +92,7 @@
 //!     }
 //!
 //!     fn apply_watch_requests(&mut self) {
-//!         for r in self.requests.drain() {
+//!         for r in self.requests.drain_live(&self.graph) {
 //!             // Watch / Rearm: PyDict_Watch or PyType_Watch; Unwatch: the Unwatch twin.
 //!             let _ = (r.kind, r.handle, r.action);
 //!         }

@@ -177,6 +177,7 @@ impl TypeAdapter {
             for &(handle, id) in &targets {
                 if graph.is_watched(id) == Ok(true) {
                     requests.push(WatchRequest {
+                        object: id,
                         kind: Kind::Type,
                         handle,
                         action: WatchAction::Rearm,

@@ -158,6 +158,7 @@ impl<P> Graph<P> {
             }
         }
         self.cells[c as usize] = None;
+        self.cells_freed += 1;
         if !self.names.is_empty() {
             self.names.remove(&c);
         }
@@ -196,10 +197,16 @@ impl<P> Graph<P> {
         }
         self.empty_cells -= 1;
         let object = cell.object;
+        let hooked = self.watch_hook.is_some();
         if let Some(rec) = self.objects.get_mut(object) {
             rec.watched_cells += 1;
-            if rec.watched_cells == 1 {
-                self.watch_changes.push(rec.watch_change(object, true));
+            if rec.watched_cells == 1 && hooked {
+                if rec.unwatch_pending {
+                    // The VM was never told it lost its dependents: it still watches.
+                    rec.unwatch_pending = false;
+                } else {
+                    self.watch_changes.push(rec.watch_change(object, true));
+                }
             }
         }
     }
@@ -224,10 +231,12 @@ impl<P> Graph<P> {
         self.empty_cells += 1;
         let object = cell.object;
         let mut dead = true;
+        let hooked = self.watch_hook.is_some();
         if let Some(rec) = self.objects.get_mut(object) {
             dead = rec.dead;
             rec.watched_cells -= 1;
-            if rec.watched_cells == 0 && !rec.dead {
+            if rec.watched_cells == 0 && !rec.dead && !rec.unwatch_pending && hooked {
+                rec.unwatch_pending = true;
                 self.watch_changes.push(rec.watch_change(object, false));
             }
         }
@@ -269,16 +278,45 @@ impl<P> Graph<P> {
         }
     }
 
+    /// Tells the watch hook what changed. A gained first dependent is reported at
+    /// once. A lost last dependent is reported only outside a delivery, and only if
+    /// the object is still live and still has no dependent (see
+    /// [`Graph::set_watch_hook`]); during a delivery it stays queued.
     pub(super) fn flush_watch_changes(&mut self) {
         if self.watch_changes.is_empty() {
             return;
         }
         // The hook gets no graph access, so it cannot push more changes meanwhile.
         let mut changes = std::mem::take(&mut self.watch_changes);
-        if let Some(hook) = self.watch_hook.as_mut() {
-            changes.iter().for_each(|c| hook(*c));
+        let (objects, hook) = (&mut self.objects, &mut self.watch_hook);
+        // A gained first dependent is queued only by a registration, which flushes
+        // before it returns: its object is live.
+        let mut report = |c: &WatchChange| {
+            if let Some(hook) = hook.as_mut() {
+                hook(*c);
+            }
+        };
+        if self.delivering {
+            changes.retain(|c| {
+                if c.watched {
+                    report(c);
+                }
+                !c.watched
+            });
+        } else {
+            for c in &changes {
+                if c.watched {
+                    report(c);
+                } else if let Some(r) = objects.get_mut(c.object).filter(|r| !r.dead) {
+                    let lost = r.unwatch_pending && r.watched_cells == 0;
+                    r.unwatch_pending = false;
+                    if lost {
+                        report(c);
+                    }
+                }
+            }
+            changes.clear();
         }
-        changes.clear();
         self.watch_changes = changes;
     }
 }

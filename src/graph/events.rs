@@ -4,7 +4,9 @@ use super::*;
 
 impl<P> Graph<P> {
     /// Records an event on (`object`, `aspect`) and delivers the resulting fires to
-    /// `handler`, one call per hit unit.
+    /// `handler`, one call per hit unit: each live unit with an edge the event hits,
+    /// as the units stood when the event was recorded. A unit registered later (from a
+    /// handler, or while a batch is open) is not fired by this event.
     ///
     /// `label` says what happened (for example `"dict.MODIFIED"`) and is passed back in
     /// every [`Cause`]. Called from inside a handler, or while a batch is open, the event
@@ -85,6 +87,31 @@ impl<P> Graph<P> {
     /// Opens a batch: events are recorded at once but their fires are held until the
     /// matching [`Graph::end_batch`], which fires each hit unit once with all its causes.
     /// Batches nest; only the outermost `end_batch` delivers.
+    ///
+    /// A unit registered while the batch is open sees only the events recorded after
+    /// its registration: it was compiled against the values those earlier events
+    /// wrote. A unit unregistered while the batch is open is not fired, and a cell
+    /// reclaimed meanwhile (its units gone, then [`Graph::reset_stability`]) passes
+    /// nothing to a cell that takes its slot.
+    ///
+    /// ```
+    /// use depwatch::{Aspect, Dep, Graph, Kind, Verdict};
+    /// let mut g: Graph<&str> = Graph::new();
+    /// let d = g.track(Kind::Dict, 1);
+    /// g.register([Dep::key(d, 1)], "old").unwrap();
+    /// g.begin_batch();
+    /// g.notify(d, Aspect::Key(1), "first", &mut |_, _| Verdict::Invalidate).unwrap();
+    /// g.register([Dep::key(d, 1)], "compiled meanwhile").unwrap();
+    /// g.notify(d, Aspect::Key(1), "second", &mut |_, _| Verdict::Invalidate).unwrap();
+    /// let mut seen = Vec::new();
+    /// g.end_batch(&mut |_, fire| {
+    ///     let causes: Vec<_> = fire.causes().iter().map(|c| c.label).collect();
+    ///     seen.push((*fire.payload, causes));
+    ///     Verdict::Invalidate
+    /// })
+    /// .unwrap();
+    /// assert_eq!(seen, [("old", vec!["first", "second"]), ("compiled meanwhile", vec!["second"])]);
+    /// ```
     pub fn begin_batch(&mut self) {
         self.batch_depth += 1;
     }
@@ -243,6 +270,7 @@ impl<P> Graph<P> {
             label,
             name,
             version: rec.version,
+            epoch: self.epoch,
             destroyed,
         };
         let mut wave = match self.batch_depth {
@@ -253,13 +281,20 @@ impl<P> Graph<P> {
             },
         };
         let ci = wave.causes.len() as u32;
+        if ci == 0 {
+            wave.frees_at_first = self.cells_freed;
+        }
         wave.causes.push(cause);
         wave.effective.push(false);
         // Inside a handler, a cell the current wave hit may still list units it fired
         // (until the wave is settled), and a new unit may have reused one's slot.
         let exact = !self.unsettled.is_empty();
         for &c in &hit {
-            wave.cell_causes.push((c, ci));
+            wave.cell_causes.push(CellCause {
+                cell: c,
+                generation: self.cell_gens[c as usize],
+                cause: ci,
+            });
             let cell = self.cells[c as usize].as_ref();
             if let Some(cell) = cell {
                 let units = &mut self.units;
@@ -292,15 +327,25 @@ impl<P> Graph<P> {
         report: &mut Report,
     ) {
         wave.seal();
+        // A cell freed while the wave waited (in an open batch) may have been reused
+        // for another (object, aspect): its generation tells, and its entries go. No
+        // unit of the wave can still depend on the freed cell, since a cell is freed
+        // only once its set is empty.
+        if self.cells_freed != wave.frees_at_first {
+            let (cells, gens) = (&self.cells, &self.cell_gens);
+            wave.cell_causes.retain(|h| {
+                cells[h.cell as usize].is_some() && gens[h.cell as usize] == h.generation
+            });
+        }
         // Every unit in a hit cell is in this wave. The cells are settled in one pass
         // each when the wave is done, instead of one removal per fired unit.
         let mut wave_cells = std::mem::take(&mut self.spare_wave_cells);
         wave_cells.clear();
         let mut prev = NO_CELL;
-        for &(c, _) in &wave.cell_causes {
-            if c != prev {
-                wave_cells.push(c);
-                prev = c;
+        for h in &wave.cell_causes {
+            if h.cell != prev {
+                wave_cells.push(h.cell);
+                prev = h.cell;
             }
         }
         self.unsettled.extend_from_slice(&wave_cells);
@@ -319,6 +364,11 @@ impl<P> Graph<P> {
                 continue;
             };
             rec.pending = rec.pending.saturating_sub(run as u32);
+            // A unit registered while the batch was open sees only the later causes.
+            let first_cause = match &wave.late {
+                None => 0,
+                Some(late) => late_start(late, unit),
+            };
             hits.clear();
             hit_cells.clear();
             hit_causes.clear();
@@ -328,7 +378,14 @@ impl<P> Graph<P> {
             // by binary search instead of testing every edge.
             let edges = &rec.edges[..];
             let mut add = |cell: u32, run: &[Edge]| {
-                let by = cell_run(cell_causes, |&(c, _)| c, cell);
+                let by = cell_run(cell_causes, |h| h.cell, cell);
+                let by = match first_cause {
+                    0 => by,
+                    n => {
+                        let from = by.partition_point(|h| h.cause < n);
+                        &by[from..]
+                    }
+                };
                 let Some(c) = self.cells[cell as usize]
                     .as_ref()
                     .filter(|_| !by.is_empty())
@@ -336,7 +393,7 @@ impl<P> Graph<P> {
                     return;
                 };
                 for e in run {
-                    for &(_, ci) in by {
+                    for &CellCause { cause: ci, .. } in by {
                         hits.push(Hit {
                             dependency: Dependency {
                                 object: c.object,
@@ -511,6 +568,17 @@ impl<P> Graph<P> {
         // The hit cells, the only ones losing this unit, are settled when the
         // wave is done.
         rec.edges = edges.into_boxed_slice();
+    }
+}
+
+/// The first cause index that can fire `unit`, from a sealed wave's `late` list: 0 for
+/// a unit registered before the wave's first event.
+#[cold]
+#[inline(never)]
+fn late_start(late: &[(UnitId, u32)], unit: UnitId) -> u32 {
+    match late.binary_search_by_key(&unit, |&(u, _)| u) {
+        Ok(i) => late[i].1,
+        Err(_) => 0,
     }
 }
 

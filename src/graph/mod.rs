@@ -88,7 +88,7 @@ pub struct Ticket {
 /// A handle is generational. It stays valid while its cell has dependents or storm
 /// state; an empty cell may be reclaimed, and a handle to a reclaimed cell is refused
 /// with [`Error::StaleCell`], never confused with a newer cell. The VM then asks for a
-/// new one.
+/// new one. Like the IDs, a handle carries no graph tag: keep it with its graph.
 ///
 /// ```
 /// use depwatch::{Aspect, Error, Graph, Kind};
@@ -144,6 +144,10 @@ struct ObjectRecord {
     unstable: bool,
     /// Destroyed; kept only until its cells drain.
     dead: bool,
+    /// It lost its last dependent during a delivery, and the `Unwatch` waits for the
+    /// delivery to end: by then it may have died (no request at all) or gained a
+    /// dependent again (the VM never stopped watching it).
+    unwatch_pending: bool,
 }
 
 impl ObjectRecord {
@@ -208,16 +212,37 @@ struct UnitRecord<P> {
     pending: u32,
 }
 
+/// One cell a wave hit, named so that it cannot alias: the cell slot and its
+/// generation when the event was recorded, and the index of the cause that hit it. A
+/// cell freed and reused while the wave waits (in an open batch) has a newer
+/// generation, and the entry is dropped when delivery starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct CellCause {
+    cell: u32,
+    generation: u32,
+    cause: u32,
+}
+
 /// Events whose fires are delivered together: one event, or one batch.
 #[derive(Default)]
 struct Wave {
     causes: Vec<Cause>,
     /// Whether each cause has invalidated or patched something (storm accounting).
     effective: Vec<bool>,
-    /// (cell, cause index), sorted by cell once sealed.
-    cell_causes: Vec<(u32, u32)>,
+    /// The hit cells, sorted by cell once sealed.
+    cell_causes: Vec<CellCause>,
     /// Hit units, with duplicates; sorted once sealed.
     units: Vec<UnitId>,
+    /// Units registered while this wave was an open batch with `n` causes recorded,
+    /// as (unit, n): they were compiled after those events, so only causes `n..` can
+    /// fire them. Sorted once sealed; almost always absent, so it is boxed: a wave is
+    /// moved in and out of the queue on every event, and at more than 128 bytes the
+    /// move becomes a `memcpy` call (217 instructions per event, callgrind).
+    #[allow(clippy::box_collection)] // boxed for size, as said above
+    late: Option<Box<Vec<(UnitId, u32)>>>,
+    /// The graph's count of freed cells when the wave's first event was recorded: if
+    /// it has not moved by delivery, no hit cell can have been freed and reused.
+    frees_at_first: u64,
     cursor: usize,
     sealed: bool,
 }
@@ -229,6 +254,8 @@ impl Wave {
             effective: Vec::with_capacity(n),
             cell_causes: Vec::with_capacity(n),
             units: Vec::with_capacity(n),
+            late: None,
+            frees_at_first: 0,
             cursor: 0,
             sealed: false,
         }
@@ -240,6 +267,7 @@ impl Wave {
         self.effective.clear();
         self.cell_causes.clear();
         self.units.clear();
+        self.late = None;
         self.cursor = 0;
         self.sealed = false;
     }
@@ -248,6 +276,9 @@ impl Wave {
         if !self.sealed {
             self.cell_causes.sort_unstable();
             self.units.sort_unstable();
+            if let Some(late) = self.late.as_mut() {
+                late.sort_unstable();
+            }
             self.sealed = true;
         }
     }
@@ -333,6 +364,8 @@ pub struct Graph<P> {
     empty_cells: usize,
     /// Empty cells the last sweep had to keep (storm state).
     sweep_kept: usize,
+    /// Cells freed so far, for `Wave::frees_at_first`.
+    cells_freed: u64,
     counters: Counters,
 }
 
@@ -391,6 +424,7 @@ impl<P> Graph<P> {
             spare_wave_cells: Vec::with_capacity(BUFFER),
             empty_cells: 0,
             sweep_kept: 0,
+            cells_freed: 0,
             counters: Counters::default(),
         }
     }
@@ -401,11 +435,23 @@ impl<P> Graph<P> {
     }
 
     /// Sets the hook told when an object gains its first dependent or loses its last,
-    /// so the VM can keep a one-bit "watched" flag in its own object header.
+    /// so the VM can keep a one-bit "watched" flag in its own object header. Set it
+    /// before the first registration: it hears of changes from then on, and nothing is
+    /// recorded for reports while no hook is set.
     ///
-    /// The hook runs at the end of the graph call that caused the change and gets no
-    /// access to the graph. A destroyed object is never reported as unwatched: its
-    /// handle may already point at freed memory.
+    /// The hook gets no access to the graph. It is told:
+    ///
+    /// * `watched: true` when an object gains its first dependent, before the
+    ///   registering call returns, also when a handler registers. The VM can set its
+    ///   flag before anything else can change the object.
+    /// * `watched: false` when an object loses its last dependent, at the end of the
+    ///   graph call that caused it. If that call delivers events, the report waits for
+    ///   the whole delivery to end, and it is dropped if the object was destroyed or
+    ///   gained a dependent again meanwhile.
+    ///
+    /// So a destroyed object is never reported at all once it is dead (its handle may
+    /// already point at freed memory), and each report flips the VM's flag: the
+    /// reports for one object alternate, starting with `watched: true`.
     ///
     /// ```
     /// use depwatch::{Dep, Graph, Kind};
@@ -443,6 +489,7 @@ impl<P> Graph<P> {
             fires: 0,
             unstable: false,
             dead: false,
+            unwatch_pending: false,
         })
     }
 

@@ -149,6 +149,14 @@ impl<P> Graph<P> {
             self.unit_keys.resize(idx as usize + 1, UnitId::default());
         }
         self.unit_keys[idx as usize] = unit;
+        // Compiled after the open batch's events so far: it must not see them.
+        if let Some(batch) = self.batch.as_mut()
+            && !batch.causes.is_empty()
+        {
+            let late = batch.late.get_or_insert_default();
+            late.push((unit, batch.causes.len() as u32));
+            batch.sealed = false;
+        }
         for c in distinct_cells(&edges) {
             self.link(idx, c);
         }
@@ -266,10 +274,11 @@ impl<P> Graph<P> {
         rec.payload.as_mut().ok_or(Error::UnitFiring(unit))
     }
 
-    /// The unit's live dependencies, sorted and deduplicated.
+    /// The unit's live dependencies, sorted by [`Dependency`]'s order and deduplicated.
     pub fn dependencies(&self, unit: UnitId) -> Result<Vec<Dependency>, Error> {
         let rec = self.units.get(unit).ok_or(Error::StaleUnit(unit))?;
-        Ok(rec
+        // Edges are sorted by internal cell number; the caller gets the public order.
+        let mut deps: Vec<Dependency> = rec
             .edges
             .iter()
             .map(|e| {
@@ -280,7 +289,9 @@ impl<P> Graph<P> {
                     site: e.site,
                 }
             })
-            .collect())
+            .collect();
+        deps.sort_unstable();
+        Ok(deps)
     }
 
     /// Whether an event on (`object`, `aspect`) would fire any unit now. A query only,

@@ -17,6 +17,7 @@ fn recycled_hit_buffers_keep_their_allocation() {
         label: "m",
         name: None,
         version: 1,
+        epoch: 1,
         destroyed: false,
     };
     let mut hits = Vec::with_capacity(16);
@@ -44,4 +45,15 @@ fn names_go_with_their_cells() {
     g.unregister(u).unwrap();
     g.destroy(d, &mut |_, _| Verdict::Invalidate).unwrap();
     assert!(g.names.is_empty(), "a freed cell leaves no name behind");
+}
+
+#[test]
+fn a_wave_moves_without_a_memcpy_call() {
+    // LLVM inlines moves up to 128 bytes on x86-64; a wave is moved in and out of the
+    // queue on every event (design/DECISIONS.md §8).
+    assert!(
+        std::mem::size_of::<Wave>() <= 128,
+        "{}",
+        std::mem::size_of::<Wave>()
+    );
 }
