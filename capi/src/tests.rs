@@ -1,0 +1,1 @@
+//! Rust-side FFI tests (run under Miri too).
