@@ -27,7 +27,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use dw::adapters::{CodeAdapter, DictAdapter, FunctionAdapter, TypeAdapter, WatchRequests};
 use dw::{
@@ -273,33 +273,31 @@ impl Ctx<'_> {
 
 // ----- labels -----------------------------------------------------------------------
 
-/// Process-wide interned labels: bytes → the `&'static str` handed to the core (which
-/// is followed in memory by a NUL) and the same bytes as a C string.
+/// Process-wide interned labels: the `&'static str` handed to the core (followed in
+/// memory by a NUL) and the same bytes as a C string. A plain list, searched only when
+/// a graph meets a label for the first time: VMs use a few dozen labels. (A hash map's
+/// table is referenced from inside, which leak checkers report as possibly lost.)
 type Interned = (&'static str, &'static CStr);
 
-fn interner() -> &'static Mutex<HashMap<&'static [u8], Interned>> {
-    static INTERNER: OnceLock<Mutex<HashMap<&'static [u8], Interned>>> = OnceLock::new();
-    INTERNER.get_or_init(|| Mutex::new(HashMap::new()))
-}
+static INTERNED: Mutex<Vec<Interned>> = Mutex::new(Vec::new());
 
 /// Interns `bytes` (no NUL inside) for the life of the process.
 fn intern(bytes: &[u8]) -> Result<Interned, Failure> {
-    let mut map = interner().lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(&i) = map.get(bytes) {
+    let mut list = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(&i) = list.iter().find(|(s, _)| s.as_bytes() == bytes) {
         return Ok(i);
     }
     let s = std::str::from_utf8(bytes)
-        .map_err(|_| Failure::new(DW_ERR_INVALID_ARGUMENT, "a label is not UTF-8".to_string()))?;
+        .map_err(|_| Failure::new(DW_ERR_INVALID_ARGUMENT, "a label is not UTF-8".into()))?;
     let c: &'static CStr = Box::leak(
         CString::new(s)
             .map_err(|_| Failure::new(DW_ERR_INVALID_ARGUMENT, "a label has a NUL".into()))?
             .into_boxed_c_str(),
     );
-    let text: &'static [u8] = c.to_bytes();
-    // The bytes were checked as UTF-8 above and are the same bytes.
-    let text_str = std::str::from_utf8(text).unwrap_or_default();
-    map.insert(text, (text_str, c));
-    Ok((text_str, c))
+    // The same bytes, checked as UTF-8 above.
+    let text = std::str::from_utf8(c.to_bytes()).unwrap_or_default();
+    list.push((text, c));
+    Ok((text, c))
 }
 
 /// A graph's label caches, in front of the process-wide interner.
