@@ -2,7 +2,10 @@
  * for object addresses; key hashes for the VM's string hashes. */
 #include "common.h"
 
-enum { LEN = 0x6c656e, PRINT = 0x7072696e74, LIMIT = 0x4c494d4954, METHOD = 0x6d6574686f64 };
+#define LEN UINT64_C(0x6c656e)
+#define PRINT UINT64_C(0x7072696e74)
+#define LIMIT UINT64_C(0x4c494d4954)
+#define METHOD UINT64_C(0x6d6574686f64)
 
 /* A module global is rebound: the unit that inlined its value dies, with the key's
  * name, the site and the label in the hit; a unit on another global survives. */
