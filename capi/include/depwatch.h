@@ -1263,8 +1263,11 @@ dw_status dw_dependencies(struct dw_graph *g,
 /**
  * Records an event on (`object`, `aspect`) and delivers the fires: `handler(ctx, g,
  * fire)` is called once per live unit that depended on it, and for no other unit, and
- * its verdict applied. `label` says what happened (NULL: the empty label); it is
- * interned for the life of the process, so use a fixed set of labels. `*report` (may
+ * its verdict applied. `label` says what happened (NULL: the empty label). Its text is
+ * read when the graph first meets the pointer, interned for the life of the process,
+ * and remembered by pointer (for the 16 most recent pointers): pass string literals, or
+ * strings whose text does not change while the graph lives; a buffer reused with new
+ * text may be reported with its old text. `*report` (may
  * be NULL) gets what the call did.
  *
  * Inside a handler or an open batch the event is recorded at once (version bumped, hit

@@ -66,7 +66,7 @@ impl<'a> Delivery<'a> {
     pub(crate) fn fire(&mut self, graph: &mut Core, fire: Fire<'_, dw_payload>) -> Verdict {
         let salts = self.salts;
         // Short borrow of the side state: take the buffers, map the labels.
-        let (causes, mut hits) = {
+        let (causes, mut hits, mut keys) = {
             // SAFETY: the side field of the live state (the graph cannot be freed while
             // a handler runs). No other borrow of it is live: the outer call holds none
             // across the core call that is running this fire, and reentrant calls only
@@ -74,17 +74,18 @@ impl<'a> Delivery<'a> {
             let side = unsafe { &mut *self.side };
             let mut causes = std::mem::take(&mut side.causes_buf);
             let hits = std::mem::take(&mut side.hits_buf);
+            let mut keys = std::mem::take(&mut side.cause_keys);
             causes.clear();
-            let mut seen: Vec<*const dw::Cause> = Vec::with_capacity(2);
+            keys.clear();
             for h in fire.hits {
-                let key = h.cause as *const dw::Cause;
-                if seen.contains(&key) {
+                let key = ptr::from_ref(h.cause).addr();
+                if keys.contains(&key) {
                     continue;
                 }
-                seen.push(key);
+                keys.push(key);
                 let c = h.cause;
                 let (name, name_len) = match &c.name {
-                    Some(n) => (n.as_ptr() as *const c_char, n.len()),
+                    Some(n) => (n.as_ptr().cast::<c_char>(), n.len()),
                     None => (ptr::null(), 0),
                 };
                 causes.push(dw_cause {
@@ -98,20 +99,13 @@ impl<'a> Delivery<'a> {
                     destroyed: c.destroyed,
                 });
             }
-            (causes, hits)
+            (causes, hits, keys)
         };
         // Every cause is in place: the hits may now point into the cause array.
         hits.clear();
-        let mut seen: Vec<*const dw::Cause> = Vec::with_capacity(causes.len());
         for h in fire.hits {
-            let key = h.cause as *const dw::Cause;
-            let i = match seen.iter().position(|&k| k == key) {
-                Some(i) => i,
-                None => {
-                    seen.push(key);
-                    seen.len() - 1
-                }
-            };
+            let key = ptr::from_ref(h.cause).addr();
+            let i = keys.iter().position(|&k| k == key).unwrap_or(0);
             hits.push(dw_hit {
                 dependency: dw_dependency {
                     object: salts.object(h.dependency.object),
@@ -153,6 +147,7 @@ impl<'a> Delivery<'a> {
             let side = unsafe { &mut *self.side };
             side.causes_buf = causes;
             side.hits_buf = hits;
+            side.cause_keys = std::mem::take(&mut keys);
         }
         match answer {
             DW_INVALIDATE => Verdict::Invalidate,
@@ -208,8 +203,11 @@ pub(crate) fn add_reports(a: Report, b: Report) -> Report {
 
 /// Records an event on (`object`, `aspect`) and delivers the fires: `handler(ctx, g,
 /// fire)` is called once per live unit that depended on it, and for no other unit, and
-/// its verdict applied. `label` says what happened (NULL: the empty label); it is
-/// interned for the life of the process, so use a fixed set of labels. `*report` (may
+/// its verdict applied. `label` says what happened (NULL: the empty label). Its text is
+/// read when the graph first meets the pointer, interned for the life of the process,
+/// and remembered by pointer (for the 16 most recent pointers): pass string literals, or
+/// strings whose text does not change while the graph lives; a buffer reused with new
+/// text may be reported with its old text. `*report` (may
 /// be NULL) gets what the call did.
 ///
 /// Inside a handler or an open batch the event is recorded at once (version bumped, hit
@@ -238,8 +236,8 @@ pub unsafe extern "C" fn dw_notify(
         with_graph(g, |c| {
             let mut d = Delivery::new(c, handler, ctx)?;
             let aspect = aspect_of(&aspect)?;
-            let label = c.label(label)?;
             let object = c.object(object);
+            let label = c.label(label)?;
             let r = c
                 .core
                 .notify(object, aspect, label, &mut |g, f| d.fire(g, f))?;

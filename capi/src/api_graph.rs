@@ -158,14 +158,7 @@ pub unsafe extern "C" fn dw_set_watch_hook(
         with_graph(g, |c| {
             let (flags, salts) = (c.flags.clone(), c.salts);
             let requests = c.side().requests.clone();
-            install_hook(
-                c.core,
-                hook,
-                ctx.expose_provenance(),
-                flags,
-                requests,
-                salts,
-            );
+            install_hook(c.core, hook, ctx, flags, requests, salts);
             Ok(())
         })
     }

@@ -38,22 +38,23 @@ pub unsafe extern "C" fn dw_take_ticket(g: *mut dw_graph, out: *mut dw_ticket) -
     }
 }
 
-/// Converts C dependencies; every argument is checked before the graph is touched.
+/// Converts C dependencies into `out` (emptied first); every argument is checked
+/// before the graph is touched.
 ///
 /// # Safety
 ///
 /// Each `name` is NULL or NUL-terminated.
-unsafe fn deps_of(ctx: &Ctx<'_>, deps: &[dw_dep]) -> Result<Vec<Dep>, Failure> {
-    deps.iter()
-        .map(|d| {
-            let mut dep = Dep::new(ctx.object(d.object), aspect_of(&d.aspect)?).at(d.site);
-            // SAFETY: the caller's contract for `name`.
-            if let Some(name) = unsafe { opt_str(d.name, "a dependency's name") }? {
-                dep = dep.named(name);
-            }
-            Ok(dep)
-        })
-        .collect()
+unsafe fn deps_of(ctx: &Ctx<'_>, deps: &[dw_dep], out: &mut Vec<Dep>) -> Result<(), Failure> {
+    out.clear();
+    for d in deps {
+        let mut dep = Dep::new(ctx.object(d.object), aspect_of(&d.aspect)?).at(d.site);
+        // SAFETY: the caller's contract for `name`.
+        if let Some(name) = unsafe { opt_str(d.name, "a dependency's name") }? {
+            dep = dep.named(name);
+        }
+        out.push(dep);
+    }
+    Ok(())
 }
 
 /// # Safety
@@ -73,14 +74,27 @@ unsafe fn register(
             if out.is_null() {
                 return Err(Failure::null("out"));
             }
-            let deps = deps_of(ctx, slice(deps, n_deps, "deps")?)?;
-            let unit = match ticket {
-                Some(t) => {
-                    let t = ctx.ticket(t)?;
-                    ctx.core.register_with_ticket(&t, deps, payload)?
-                }
-                None => ctx.core.register(deps, payload)?,
+            let deps = slice(deps, n_deps, "deps")?;
+            if deps.is_empty() {
+                // Refused before the ticket is looked at, as the core does.
+                return Err(Error::NoDependencies.into());
+            }
+            let ticket = match ticket {
+                Some(t) => Some(ctx.ticket(t)?),
+                None => None,
             };
+            // The side's dependency buffer, so a registration allocates nothing here.
+            let mut buf = std::mem::take(&mut ctx.side().deps_buf);
+            let unit = deps_of(ctx, deps, &mut buf).and_then(|()| {
+                let deps = buf.drain(..);
+                Ok(match ticket {
+                    Some(t) => ctx.core.register_with_ticket(&t, deps, payload)?,
+                    None => ctx.core.register(deps, payload)?,
+                })
+            });
+            buf.clear();
+            ctx.side().deps_buf = buf;
+            let unit = unit?;
             let raw = ctx.registered(unit);
             put(out, raw, "out")
         })
@@ -187,15 +201,20 @@ unsafe fn register_cells(
                 return Err(Failure::null("out"));
             }
             let cells = slice(cells, n_cells, "cells")?;
+            if cells.is_empty() {
+                return Err(Error::NoDependencies.into());
+            }
+            // The ticket before the handles: the core's order of refusals.
+            let ticket = match ticket {
+                Some(t) => Some(ctx.ticket(t)?),
+                None => None,
+            };
             let mut handles: Vec<(CellHandle, Site)> = Vec::with_capacity(cells.len());
             for c in cells {
                 handles.push((ctx.cell_handle(c.cell)?, c.site));
             }
             let unit = match ticket {
-                Some(t) => {
-                    let t = ctx.ticket(t)?;
-                    ctx.core.register_cells_with_ticket(&t, handles, payload)?
-                }
+                Some(t) => ctx.core.register_cells_with_ticket(&t, handles, payload)?,
                 None => ctx.core.register_cells(handles, payload)?,
             };
             let raw = ctx.registered(unit);

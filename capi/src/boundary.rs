@@ -21,8 +21,8 @@
 //! * the flags: atomics, shared with the watch hook.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
-use std::ffi::{CStr, CString, c_char};
+use std::collections::VecDeque;
+use std::ffi::{CStr, CString, c_char, c_void};
 use std::hash::{BuildHasher, Hasher};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
@@ -58,9 +58,9 @@ pub struct dw_graph {
     state: *mut State,
 }
 
-/// Addresses of freed shells, kept so that they stay allocated (and reachable) for the
-/// life of the process.
-static TOMBSTONES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// Freed shells, kept so that they stay allocated, and reachable for leak checkers, for
+/// the life of the process. Never dereferenced from here.
+static TOMBSTONES: Mutex<Vec<AtomicPtr<dw_graph>>> = Mutex::new(Vec::new());
 
 pub(crate) struct Flags {
     /// The watch hook is running: every call is refused.
@@ -135,6 +135,10 @@ pub(crate) struct Side {
     /// Delivery's buffers, taken for one fire and put back.
     pub(crate) causes_buf: Vec<dw_cause>,
     pub(crate) hits_buf: Vec<dw_hit>,
+    /// Which core cause each entry of `causes_buf` came from (by address).
+    pub(crate) cause_keys: Vec<usize>,
+    /// Registration's dependency buffer.
+    pub(crate) deps_buf: Vec<dw::Dep>,
 }
 
 pub(crate) struct State {
@@ -256,7 +260,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// The `&'static str` the core gets for a C label (NULL: the empty label).
+    /// The `&'static str` the core gets for a C label (NULL: the empty label): found by
+    /// pointer among the recently seen labels, or read and interned.
     ///
     /// # Safety
     ///
@@ -265,9 +270,13 @@ impl Ctx<'_> {
         if label.is_null() {
             return Ok("");
         }
+        let labels = &mut self.side().labels;
+        if let Some(s) = labels.recent(label as usize) {
+            return Ok(s);
+        }
         // SAFETY: the caller's contract: a non-NULL label is NUL-terminated and readable.
         let bytes = unsafe { CStr::from_ptr(label) }.to_bytes();
-        self.side().labels.from_c(label as usize, bytes)
+        labels.intern_c(label as usize, bytes)
     }
 }
 
@@ -306,22 +315,26 @@ struct Labels {
     /// Recently seen C label pointers and their interned text.
     recent: Vec<(usize, Interned)>,
     next: usize,
-    /// (pointer, length) of a label the core reports → its C string.
-    to_c: HashMap<(usize, usize), &'static CStr>,
+    /// (pointer, length) of a label the core reports → its C string. A list: a graph
+    /// meets a few dozen labels, and a linear scan of them beats hashing the key.
+    to_c: Vec<((usize, usize), &'static CStr)>,
 }
 
 const RECENT_LABELS: usize = 16;
 
 impl Labels {
-    fn from_c(&mut self, addr: usize, bytes: &[u8]) -> Result<&'static str, Failure> {
-        // A pointer seen before counts only if its text is still the same.
-        if let Some((_, (s, _))) = self
-            .recent
+    /// The text of a recently seen label pointer. Labels are string literals in
+    /// practice, so a pointer seen before is trusted to hold the same text: a quiet
+    /// event then pays a few compares, not a `strlen` (design/DECISIONS.md §8).
+    #[inline]
+    fn recent(&self, addr: usize) -> Option<&'static str> {
+        self.recent
             .iter()
-            .find(|(a, (s, _))| *a == addr && s.as_bytes() == bytes)
-        {
-            return Ok(s);
-        }
+            .find(|(a, _)| *a == addr)
+            .map(|(_, (s, _))| *s)
+    }
+
+    fn intern_c(&mut self, addr: usize, bytes: &[u8]) -> Result<&'static str, Failure> {
         let interned = intern(bytes)?;
         if self.recent.len() < RECENT_LABELS {
             self.recent.push((addr, interned));
@@ -329,20 +342,22 @@ impl Labels {
             self.recent[self.next] = (addr, interned);
             self.next = (self.next + 1) % RECENT_LABELS;
         }
-        self.to_c
-            .insert((interned.0.as_ptr() as usize, interned.0.len()), interned.1);
+        let key = (interned.0.as_ptr() as usize, interned.0.len());
+        if !self.to_c.iter().any(|(k, _)| *k == key) {
+            self.to_c.push((key, interned.1));
+        }
         Ok(interned.0)
     }
 
     /// The C string for a label the core reports.
-    fn to_c(&mut self, label: &'static str) -> *const c_char {
+    fn c_string(&mut self, label: &'static str) -> *const c_char {
         let key = (label.as_ptr() as usize, label.len());
-        if let Some(c) = self.to_c.get(&key) {
+        if let Some((_, c)) = self.to_c.iter().find(|(k, _)| *k == key) {
             return c.as_ptr();
         }
         match intern(label.as_bytes()) {
             Ok((_, c)) => {
-                self.to_c.insert(key, c);
+                self.to_c.push((key, c));
                 c.as_ptr()
             }
             // Labels from the core are literals without NUL; this is unreachable, but an
@@ -354,7 +369,7 @@ impl Labels {
 
 impl Side {
     pub(crate) fn c_label(&mut self, label: &'static str) -> *const c_char {
-        self.labels.to_c(label)
+        self.labels.c_string(label)
     }
 }
 
@@ -548,7 +563,14 @@ pub(crate) fn new_graph(config: dw_config) -> Result<*mut dw_graph, Failure> {
     });
     let salts = Salts::random();
     let mut core: Core = Graph::with_config(core_config);
-    install_hook(&mut core, None, 0, flags.clone(), requests.clone(), salts);
+    install_hook(
+        &mut core,
+        None,
+        ptr::null_mut(),
+        flags.clone(),
+        requests.clone(),
+        salts,
+    );
     let side = Side {
         dicts: DictAdapter::new(),
         funcs: if config.flags & DW_CONFIG_TRACK_FUNCTION_CREATES != 0 {
@@ -571,6 +593,8 @@ pub(crate) fn new_graph(config: dw_config) -> Result<*mut dw_graph, Failure> {
         compact_at: 64,
         causes_buf: Vec::new(),
         hits_buf: Vec::new(),
+        cause_keys: Vec::new(),
+        deps_buf: Vec::new(),
     };
     let state = Box::into_raw(Box::new(State {
         core,
@@ -590,11 +614,14 @@ pub(crate) fn new_graph(config: dw_config) -> Result<*mut dw_graph, Failure> {
 pub(crate) fn install_hook(
     core: &mut Core,
     hook: dw_watch_hook,
-    ctx: usize,
+    ctx: *mut c_void,
     flags: Arc<Flags>,
     requests: Option<WatchRequests>,
     salts: Salts,
 ) {
+    // An atomic only to carry the pointer into a `Send` closure; the graph is used by
+    // one thread at a time.
+    let ctx = AtomicPtr::new(ctx);
     core.set_watch_hook(move |c| {
         if let Some(r) = &requests {
             r.push(dw::adapters::WatchRequest {
@@ -619,7 +646,7 @@ pub(crate) fn install_hook(
         // contract is that the hook may be called with that context until it is
         // replaced or the graph is freed; `change` lives across the call. The hook
         // cannot reach the graph: every call is refused while `in_hook` is set.
-        unsafe { hook(ptr::with_exposed_provenance_mut(ctx), &change) };
+        unsafe { hook(ctx.load(Ordering::Relaxed), &change) };
         flags.in_hook.store(false, Ordering::Relaxed);
     });
 }
@@ -652,7 +679,7 @@ pub(crate) unsafe fn free_graph(g: *mut dw_graph) -> dw_status {
         TOMBSTONES
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(g.expose_provenance());
+            .push(AtomicPtr::new(g));
         Ok(())
     })
 }
