@@ -934,6 +934,10 @@ dw_status dw_graph_free(struct dw_graph *g);
 /**
  * Writes the graph's config (as given to [`dw_graph_new`]) to `*out`.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -947,6 +951,10 @@ dw_status dw_graph_config(struct dw_graph *g, struct dw_config *out);
  * graph (such calls return `DW_ERR_REENTRANT`). `ctx` is passed back untouched and
  * must stay valid until the hook is replaced or the graph freed.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `hook` is NULL or a function with this
@@ -956,6 +964,10 @@ dw_status dw_set_watch_hook(struct dw_graph *g, dw_watch_hook hook, void *ctx);
 
 /**
  * Writes the graph's counters and sizes to `*out`. O(cells).
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -971,6 +983,10 @@ dw_status dw_graph_stats(struct dw_graph *g, struct dw_stats *out);
  *
  * Fails with `DW_ERR_UNKNOWN_ENUM` for an unknown kind. Reentrant from a handler.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -981,6 +997,10 @@ dw_status dw_track(struct dw_graph *g, dw_kind kind, uint64_t handle, dw_object 
  * Writes whether `object` is live (tracked and not destroyed) to `*out`. A stale or
  * foreign ID gives false, not an error.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -989,6 +1009,10 @@ dw_status dw_object_is_live(struct dw_graph *g, dw_object object, bool *out);
 
 /**
  * Writes the object's kind to `*out`. `DW_ERR_STALE_OBJECT` if it is not live.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1000,6 +1024,10 @@ dw_status dw_object_kind(struct dw_graph *g, dw_object object, dw_kind *out);
  * Writes the VM handle the object was tracked with to `*out`. `DW_ERR_STALE_OBJECT`
  * if it is not live.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -1010,6 +1038,10 @@ dw_status dw_object_handle(struct dw_graph *g, dw_object object, uint64_t *out);
  * Writes the object's version to `*out`: 0 when tracked, bumped by every event on it.
  * One slot lookup: cheap enough for an inline-cache guard. `DW_ERR_STALE_OBJECT` if
  * it is not live.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1023,6 +1055,10 @@ dw_status dw_version(struct dw_graph *g, dw_object object, uint64_t *out);
  * reports true until the event's fires are all delivered; it never reports false
  * while a unit depends on it. `DW_ERR_STALE_OBJECT` if it is not live.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -1034,6 +1070,10 @@ dw_status dw_is_watched(struct dw_graph *g, dw_object object, bool *out);
  * to `*out`. For the whole object this asks about whole-object events; for a key or
  * attribute, about that key and the object.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -1043,6 +1083,10 @@ dw_status dw_is_stable(struct dw_graph *g, dw_object object, struct dw_aspect as
 /**
  * Clears the storm mark and counter of (`object`, `aspect`): the whole object's for
  * `DW_ASPECT_WHOLE`, that key's or attribute's otherwise. Reentrant from a handler.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1055,6 +1099,10 @@ dw_status dw_reset_stability(struct dw_graph *g, dw_object object, struct dw_asp
  * A query, as cheap as a quiet event: a VM can skip work (reading a dict entry's old
  * value, say) that only matters when something depends on the change.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -1066,6 +1114,10 @@ dw_status dw_would_fire(struct dw_graph *g, dw_object object, struct dw_aspect a
  * their count to `*n_out` and, if `cap` is large enough, the units to `units[0..n)`.
  * With `cap` too small it writes only the count and returns `DW_ERR_BUFFER_TOO_SMALL`;
  * `units` may be NULL when `cap` is 0. A query: nothing is recorded.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1090,6 +1142,10 @@ dw_status dw_dependents(struct dw_graph *g,
  * change in between are the same ticket). An older one is refused as stale: a
  * recompile, never a stale unit accepted.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -1108,6 +1164,10 @@ dw_status dw_take_ticket(struct dw_graph *g, dw_ticket *out);
  * `DW_ERR_UNKNOWN_ENUM` (an aspect) or `DW_ERR_INVALID_ARGUMENT` (a name not UTF-8).
  * The payload stays the caller's on refusal. Reentrant from a handler.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `deps` is NULL or points at `n_deps`
@@ -1124,6 +1184,10 @@ dw_status dw_register(struct dw_graph *g,
  * [`dw_register`] under a compile ticket from [`dw_take_ticket`]: also refused with
  * `DW_ERR_STALE_TICKET` if an object it depends on changed since the ticket (or the
  * ticket expired), and `DW_ERR_FOREIGN_TICKET` for another graph's ticket.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1147,6 +1211,10 @@ dw_status dw_register_with_ticket(struct dw_graph *g,
  * (asking again for a remembered one gives the same value); an older one is refused
  * as stale too.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -1162,6 +1230,10 @@ dw_status dw_cell_handle(struct dw_graph *g,
  * lookup per edge. Refused as `dw_register` is, and with `DW_ERR_STALE_CELL` for a
  * stale handle.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `cells` is NULL or points at `n_cells`
@@ -1175,6 +1247,10 @@ dw_status dw_register_cells(struct dw_graph *g,
 
 /**
  * [`dw_register_cells`] under a compile ticket, as [`dw_register_with_ticket`].
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1193,6 +1269,10 @@ dw_status dw_register_cells_with_ticket(struct dw_graph *g,
  * `DW_ERR_STALE_UNIT`; the unit being fired gives `DW_ERR_UNIT_FIRING` (answer from the
  * handler instead). Reentrant from a handler.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `payload_out` is NULL or writable.
@@ -1207,6 +1287,10 @@ dw_status dw_unregister(struct dw_graph *g, dw_unit unit, union dw_payload *payl
  * registers stay. From inside a handler, the unit being fired is skipped (its verdict
  * decides). Unregistered units do not count as invalidated in the stats.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `callback` is NULL or a function with
@@ -1218,6 +1302,10 @@ dw_status dw_unregister_all(struct dw_graph *g, dw_unit_fn callback, void *ctx, 
  * Writes whether the unit is live with no fire queued for it to `*out`. A stale or
  * foreign ID gives false, not an error.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -1228,6 +1316,10 @@ dw_status dw_is_valid(struct dw_graph *g, dw_unit unit, bool *out);
  * Writes the unit's payload to `*out`. `DW_ERR_STALE_UNIT` if it is not live,
  * `DW_ERR_UNIT_FIRING` while it is being fired (the handler has it in the fire).
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -1236,6 +1328,10 @@ dw_status dw_payload_get(struct dw_graph *g, dw_unit unit, union dw_payload *out
 
 /**
  * Replaces the unit's payload. Refused as [`dw_payload_get`] is.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1248,6 +1344,10 @@ dw_status dw_payload_set(struct dw_graph *g, dw_unit unit, union dw_payload payl
  * `*n_out` and, if `cap` is large enough, the dependencies to `deps[0..n)`; with `cap`
  * too small only the count, and `DW_ERR_BUFFER_TOO_SMALL`. `deps` may be NULL when
  * `cap` is 0.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1276,6 +1376,12 @@ dw_status dw_dependencies(struct dw_graph *g,
  * verdict gets its unit invalidated and the call returns `DW_ERR_BAD_VERDICT` after
  * delivering everything. `DW_ERR_NULL_POINTER` for a NULL handler (nothing recorded).
  *
+ * The handler runs on this thread, inside this call and under the caller's lock,
+ * and must return normally (`longjmp` out of it is undefined behaviour).
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `label` is NULL or NUL-terminated;
@@ -1296,6 +1402,10 @@ dw_status dw_notify(struct dw_graph *g,
  * `dw_end_batch`, or an adapter event). The hit units report `dw_is_valid` false
  * until then. For handlers and VMs that deliver at their own safe points.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `label` is NULL or NUL-terminated.
@@ -1311,6 +1421,12 @@ dw_status dw_notify_deferred(struct dw_graph *g,
  * with it gives `DW_ERR_STALE_OBJECT`. Delivery, reports and reentrancy as
  * [`dw_notify`].
  *
+ * The handler runs on this thread, inside this call and under the caller's lock,
+ * and must return normally (`longjmp` out of it is undefined behaviour).
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * As [`dw_notify`].
@@ -1324,6 +1440,10 @@ dw_status dw_destroy(struct dw_graph *g,
 /**
  * [`dw_destroy`] with the fires queued, as [`dw_notify_deferred`].
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`.
@@ -1334,6 +1454,10 @@ dw_status dw_destroy_deferred(struct dw_graph *g, dw_object object);
  * Opens a batch: events are recorded at once but their fires are held until the
  * matching [`dw_end_batch`], which fires each hit unit once with all its causes.
  * Batches nest; only the outermost `dw_end_batch` delivers.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1346,6 +1470,12 @@ dw_status dw_begin_batch(struct dw_graph *g);
  * then they are queued, and the report says `deferred`). `DW_ERR_NO_BATCH` if none is
  * open. Delivery as [`dw_notify`].
  *
+ * The handler runs on this thread, inside this call and under the caller's lock,
+ * and must return normally (`longjmp` out of it is undefined behaviour).
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `handler` is NULL or a `dw_handler`
@@ -1355,6 +1485,10 @@ dw_status dw_end_batch(struct dw_graph *g, dw_handler handler, void *ctx, struct
 
 /**
  * Writes whether a batch is open to `*out`.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1367,6 +1501,12 @@ dw_status dw_in_batch(struct dw_graph *g, bool *out);
  * was abandoned by `DW_ERR_PANIC`). Inside a handler it does nothing and reports
  * `deferred`: the outer delivery drains the queue.
  *
+ * The handler runs on this thread, inside this call and under the caller's lock,
+ * and must return normally (`longjmp` out of it is undefined behaviour).
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * As [`dw_end_batch`].
@@ -1376,6 +1516,10 @@ dw_status dw_deliver(struct dw_graph *g, dw_handler handler, void *ctx, struct d
 /**
  * Writes the number of units with a fire queued but not yet delivered to `*out`.
  * O(units).
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1390,6 +1534,10 @@ dw_status dw_pending_fires(struct dw_graph *g, size_t *out);
  * [`dw_type_deallocated`]) the handle gets a new ID, so a new object at a reused
  * address never inherits the old one's dependents. Use these IDs in `dw_dep`s.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -1399,6 +1547,10 @@ dw_status dw_track_handle(struct dw_graph *g, dw_kind kind, uint64_t handle, dw_
 /**
  * The ID the adapter of `kind` holds for `handle`, written to `*out`, without
  * tracking: `DW_ERR_NOT_TRACKED` if it holds none.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1414,6 +1566,12 @@ dw_status dw_lookup_handle(struct dw_graph *g, dw_kind kind, uint64_t handle, dw
  * say the same object is stored again re-arms instead of firing. An untracked handle
  * is a counted no-op. Delivery, reports and reentrancy as [`dw_notify`]; from inside
  * a handler the event is recorded and its fires queued for the outer delivery.
+ *
+ * The handler runs on this thread, inside this call and under the caller's lock,
+ * and must return normally (`longjmp` out of it is undefined behaviour).
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1436,6 +1594,12 @@ dw_status dw_dict_event(struct dw_graph *g,
  * stored again; DESTROY destroys it and retires the handle; CREATE tracks it only with
  * `DW_CONFIG_TRACK_FUNCTION_CREATES`. Otherwise as [`dw_dict_event`].
  *
+ * The handler runs on this thread, inside this call and under the caller's lock,
+ * and must return normally (`longjmp` out of it is undefined behaviour).
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * As [`dw_dict_event`].
@@ -1453,6 +1617,12 @@ dw_status dw_function_event(struct dw_graph *g,
  * the code object at `code`: DESTROY destroys it and retires the handle; INSTRUMENTED
  * notifies `DW_ATTR_INSTRUMENTATION` (hitting whole-object dependencies too); CREATE
  * tracks it only with `DW_CONFIG_TRACK_CODE_CREATES`. Otherwise as [`dw_dict_event`].
+ *
+ * The handler runs on this thread, inside this call and under the caller's lock,
+ * and must return normally (`longjmp` out of it is undefined behaviour).
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1475,6 +1645,12 @@ dw_status dw_code_event(struct dw_graph *g,
  * `DW_WATCH_REARM` request is queued, after delivery, for each of those types that
  * still has dependents. Otherwise as [`dw_dict_event`].
  *
+ * The handler runs on this thread, inside this call and under the caller's lock,
+ * and must return normally (`longjmp` out of it is undefined behaviour).
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `attr_hash` is NULL or readable;
@@ -1492,6 +1668,12 @@ dw_status dw_type_modified(struct dw_graph *g,
  * Feeds a type's deallocation: its dependents are invalidated, the handle retired, and
  * the type leaves the hierarchy. Otherwise as [`dw_dict_event`].
  *
+ * The handler runs on this thread, inside this call and under the caller's lock,
+ * and must return normally (`longjmp` out of it is undefined behaviour).
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * As [`dw_code_event`].
@@ -1507,6 +1689,10 @@ dw_status dw_type_deallocated(struct dw_graph *g,
  * read during the call), replacing earlier ones. A change to any transitive base then
  * fans out to `ty`. Call it when a class is created and when its `__bases__` changes.
  * Cycles in bad input are cut.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *
@@ -1524,6 +1710,10 @@ dw_status dw_type_set_bases(struct dw_graph *g, uint64_t ty, const uint64_t *bas
  * `DW_ERR_INVALID_ARGUMENT` unless the graph was created with
  * `DW_CONFIG_WATCH_REQUESTS`.
  *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
+ *
  * # Safety
  *
  * `g` is NULL or a graph from `dw_graph_new`; `requests` is NULL or writable for `cap`
@@ -1537,6 +1727,10 @@ dw_status dw_drain_watch_requests(struct dw_graph *g,
 /**
  * Writes the counters of the adapter of `kind` (dict, function, code or type) to
  * `*out`.
+ *
+ * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+ * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+ * inside its watch hook.
  *
  * # Safety
  *

@@ -81,6 +81,10 @@ fn adapter_kind(kind: dw_kind) -> Result<Kind, Failure> {
 /// [`dw_type_deallocated`]) the handle gets a new ID, so a new object at a reused
 /// address never inherits the old one's dependents. Use these IDs in `dw_dep`s.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -112,6 +116,10 @@ pub unsafe extern "C" fn dw_track_handle(
 
 /// The ID the adapter of `kind` holds for `handle`, written to `*out`, without
 /// tracking: `DW_ERR_NOT_TRACKED` if it holds none.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -152,6 +160,12 @@ pub unsafe extern "C" fn dw_lookup_handle(
 /// say the same object is stored again re-arms instead of firing. An untracked handle
 /// is a counted no-op. Delivery, reports and reentrancy as [`dw_notify`]; from inside
 /// a handler the event is recorded and its fires queued for the outer delivery.
+///
+/// The handler runs on this thread, inside this call and under the caller's lock,
+/// and must return normally (`longjmp` out of it is undefined behaviour).
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -204,6 +218,12 @@ fn function_event(event: i32, values: Values) -> Option<FunctionEvent> {
 /// stored again; DESTROY destroys it and retires the handle; CREATE tracks it only with
 /// `DW_CONFIG_TRACK_FUNCTION_CREATES`. Otherwise as [`dw_dict_event`].
 ///
+/// The handler runs on this thread, inside this call and under the caller's lock,
+/// and must return normally (`longjmp` out of it is undefined behaviour).
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// As [`dw_dict_event`].
@@ -236,6 +256,12 @@ pub unsafe extern "C" fn dw_function_event(
 /// the code object at `code`: DESTROY destroys it and retires the handle; INSTRUMENTED
 /// notifies `DW_ATTR_INSTRUMENTATION` (hitting whole-object dependencies too); CREATE
 /// tracks it only with `DW_CONFIG_TRACK_CODE_CREATES`. Otherwise as [`dw_dict_event`].
+///
+/// The handler runs on this thread, inside this call and under the caller's lock,
+/// and must return normally (`longjmp` out of it is undefined behaviour).
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -275,6 +301,12 @@ pub unsafe extern "C" fn dw_code_event(
 /// depending on several fires once. With `DW_CONFIG_WATCH_REQUESTS`, a
 /// `DW_WATCH_REARM` request is queued, after delivery, for each of those types that
 /// still has dependents. Otherwise as [`dw_dict_event`].
+///
+/// The handler runs on this thread, inside this call and under the caller's lock,
+/// and must return normally (`longjmp` out of it is undefined behaviour).
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -325,6 +357,12 @@ pub unsafe extern "C" fn dw_type_modified(
 /// Feeds a type's deallocation: its dependents are invalidated, the handle retired, and
 /// the type leaves the hierarchy. Otherwise as [`dw_dict_event`].
 ///
+/// The handler runs on this thread, inside this call and under the caller's lock,
+/// and must return normally (`longjmp` out of it is undefined behaviour).
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// As [`dw_code_event`].
@@ -352,6 +390,10 @@ pub unsafe extern "C" fn dw_type_deallocated(
 /// read during the call), replacing earlier ones. A change to any transitive base then
 /// fans out to `ty`. Call it when a class is created and when its `__bases__` changes.
 /// Cycles in bad input are cut.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -381,6 +423,10 @@ pub unsafe extern "C" fn dw_type_set_bases(
 /// The VM applies them to its objects (`PyDict_Watch`, `PyType_Watch`, ...).
 /// `DW_ERR_INVALID_ARGUMENT` unless the graph was created with
 /// `DW_CONFIG_WATCH_REQUESTS`.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -426,6 +472,10 @@ pub unsafe extern "C" fn dw_drain_watch_requests(
 
 /// Writes the counters of the adapter of `kind` (dict, function, code or type) to
 /// `*out`.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///

@@ -128,6 +128,10 @@ pub unsafe extern "C" fn dw_graph_free(g: *mut dw_graph) -> dw_status {
 
 /// Writes the graph's config (as given to [`dw_graph_new`]) to `*out`.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -142,6 +146,10 @@ pub unsafe extern "C" fn dw_graph_config(g: *mut dw_graph, out: *mut dw_config) 
 /// caused the change, on the thread making that call. The hook must not call into the
 /// graph (such calls return `DW_ERR_REENTRANT`). `ctx` is passed back untouched and
 /// must stay valid until the hook is replaced or the graph freed.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -165,6 +173,10 @@ pub unsafe extern "C" fn dw_set_watch_hook(
 }
 
 /// Writes the graph's counters and sizes to `*out`. O(cells).
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///

@@ -10,6 +10,10 @@ use crate::*;
 ///
 /// Fails with `DW_ERR_UNKNOWN_ENUM` for an unknown kind. Reentrant from a handler.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -36,6 +40,10 @@ pub unsafe extern "C" fn dw_track(
 /// Writes whether `object` is live (tracked and not destroyed) to `*out`. A stale or
 /// foreign ID gives false, not an error.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -55,6 +63,10 @@ pub unsafe extern "C" fn dw_object_is_live(
 }
 
 /// Writes the object's kind to `*out`. `DW_ERR_STALE_OBJECT` if it is not live.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -77,6 +89,10 @@ pub unsafe extern "C" fn dw_object_kind(
 /// Writes the VM handle the object was tracked with to `*out`. `DW_ERR_STALE_OBJECT`
 /// if it is not live.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -98,6 +114,10 @@ pub unsafe extern "C" fn dw_object_handle(
 /// Writes the object's version to `*out`: 0 when tracked, bumped by every event on it.
 /// One slot lookup: cheap enough for an inline-cache guard. `DW_ERR_STALE_OBJECT` if
 /// it is not live.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -122,6 +142,10 @@ pub unsafe extern "C" fn dw_version(
 /// reports true until the event's fires are all delivered; it never reports false
 /// while a unit depends on it. `DW_ERR_STALE_OBJECT` if it is not live.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -143,6 +167,10 @@ pub unsafe extern "C" fn dw_is_watched(
 /// Writes whether a new dependency on (`object`, `aspect`) would pass the storm policy
 /// to `*out`. For the whole object this asks about whole-object events; for a key or
 /// attribute, about that key and the object.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -168,6 +196,10 @@ pub unsafe extern "C" fn dw_is_stable(
 /// Clears the storm mark and counter of (`object`, `aspect`): the whole object's for
 /// `DW_ASPECT_WHOLE`, that key's or attribute's otherwise. Reentrant from a handler.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`.
@@ -189,6 +221,10 @@ pub unsafe extern "C" fn dw_reset_stability(
 /// Writes whether an event on (`object`, `aspect`) would fire any unit now to `*out`.
 /// A query, as cheap as a quiet event: a VM can skip work (reading a dict entry's old
 /// value, say) that only matters when something depends on the change.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -215,6 +251,10 @@ pub unsafe extern "C" fn dw_would_fire(
 /// their count to `*n_out` and, if `cap` is large enough, the units to `units[0..n)`.
 /// With `cap` too small it writes only the count and returns `DW_ERR_BUFFER_TOO_SMALL`;
 /// `units` may be NULL when `cap` is 0. A query: nothing is recorded.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///

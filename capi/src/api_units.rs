@@ -20,6 +20,10 @@ use crate::*;
 /// change in between are the same ticket). An older one is refused as stale: a
 /// recompile, never a stale unit accepted.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -112,6 +116,10 @@ unsafe fn register(
 /// `DW_ERR_UNKNOWN_ENUM` (an aspect) or `DW_ERR_INVALID_ARGUMENT` (a name not UTF-8).
 /// The payload stays the caller's on refusal. Reentrant from a handler.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`; `deps` is NULL or points at `n_deps`
@@ -132,6 +140,10 @@ pub unsafe extern "C" fn dw_register(
 /// [`dw_register`] under a compile ticket from [`dw_take_ticket`]: also refused with
 /// `DW_ERR_STALE_TICKET` if an object it depends on changed since the ticket (or the
 /// ticket expired), and `DW_ERR_FOREIGN_TICKET` for another graph's ticket.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -158,6 +170,10 @@ pub unsafe extern "C" fn dw_register_with_ticket(
 /// ask again. The graph remembers the 65,536 most recently handed-out distinct handles
 /// (asking again for a remembered one gives the same value); an older one is refused
 /// as stale too.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -228,6 +244,10 @@ unsafe fn register_cells(
 /// lookup per edge. Refused as `dw_register` is, and with `DW_ERR_STALE_CELL` for a
 /// stale handle.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`; `cells` is NULL or points at `n_cells`
@@ -245,6 +265,10 @@ pub unsafe extern "C" fn dw_register_cells(
 }
 
 /// [`dw_register_cells`] under a compile ticket, as [`dw_register_with_ticket`].
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -266,6 +290,10 @@ pub unsafe extern "C" fn dw_register_cells_with_ticket(
 /// `*payload_out` (which may be NULL). A queued fire for it is dropped. Twice gives
 /// `DW_ERR_STALE_UNIT`; the unit being fired gives `DW_ERR_UNIT_FIRING` (answer from the
 /// handler instead). Reentrant from a handler.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -293,6 +321,10 @@ pub unsafe extern "C" fn dw_unregister(
 /// registers stay. From inside a handler, the unit being fired is skipped (its verdict
 /// decides). Unregistered units do not count as invalidated in the stats.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`; `callback` is NULL or a function with
@@ -304,8 +336,8 @@ pub unsafe extern "C" fn dw_unregister_all(
     ctx: *mut c_void,
     n_out: *mut usize,
 ) -> dw_status {
-    // SAFETY: the caller's contract covers `g` and `n_out`.
     let mut gone: Vec<(dw_unit, dw_payload)> = Vec::new();
+    // SAFETY: the caller's contract covers `g` and `n_out`.
     let status = unsafe {
         with_graph(g, |c| {
             let units = c.take_units();
@@ -339,6 +371,10 @@ pub unsafe extern "C" fn dw_unregister_all(
 /// Writes whether the unit is live with no fire queued for it to `*out`. A stale or
 /// foreign ID gives false, not an error.
 ///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
+///
 /// # Safety
 ///
 /// `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
@@ -355,6 +391,10 @@ pub unsafe extern "C" fn dw_is_valid(g: *mut dw_graph, unit: dw_unit, out: *mut 
 
 /// Writes the unit's payload to `*out`. `DW_ERR_STALE_UNIT` if it is not live,
 /// `DW_ERR_UNIT_FIRING` while it is being fired (the handler has it in the fire).
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -375,6 +415,10 @@ pub unsafe extern "C" fn dw_payload_get(
 }
 
 /// Replaces the unit's payload. Refused as [`dw_payload_get`] is.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///
@@ -398,6 +442,10 @@ pub unsafe extern "C" fn dw_payload_set(
 /// `*n_out` and, if `cap` is large enough, the dependencies to `deps[0..n)`; with `cap`
 /// too small only the count, and `DW_ERR_BUFFER_TOO_SMALL`. `deps` may be NULL when
 /// `cap` is 0.
+///
+/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
+/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
+/// inside its watch hook.
 ///
 /// # Safety
 ///

@@ -378,13 +378,18 @@ impl Side {
 /// A refused call: its status and message.
 #[derive(Debug)]
 pub(crate) struct Failure {
-    pub(crate) status: dw_status,
-    pub(crate) message: String,
+    status: dw_status,
+    message: String,
 }
 
 impl Failure {
     pub(crate) fn new(status: dw_status, message: String) -> Self {
         Self { status, message }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> dw_status {
+        self.status
     }
 
     pub(crate) fn null(what: &str) -> Self {
@@ -429,13 +434,16 @@ thread_local! {
 
 fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    // During thread exit the slot may be gone; the message is then dropped.
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
 }
 
 /// The calling thread's last error message, as a C string valid until the thread's
 /// next failing call.
 pub(crate) fn last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|e| e.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 /// Runs one entry point: catches panics, turns failures into statuses and messages.

@@ -86,11 +86,13 @@ unsafe extern "C" fn count(
         // SAFETY: as above; the label is NUL-terminated, the name has `name_len` bytes.
         let cause = unsafe { &*h.cause };
         c.labels.push(
+            // SAFETY: labels handed to handlers are NUL-terminated.
             unsafe { CStr::from_ptr(cause.label) }
                 .to_string_lossy()
                 .into_owned(),
         );
         if !cause.name.is_null() {
+            // SAFETY: a non-NULL name has `name_len` readable bytes during the call.
             let name =
                 unsafe { std::slice::from_raw_parts(cause.name as *const u8, cause.name_len) };
             c.names.push(String::from_utf8_lossy(name).into_owned());
@@ -105,7 +107,7 @@ fn pointer_helpers_refuse_null_and_accept_valid_pointers() {
     // SAFETY: NULL and a valid pointer, as each helper's contract allows.
     unsafe {
         assert_eq!(
-            put(ptr::null_mut::<u32>(), 1, "x").unwrap_err().status,
+            put(ptr::null_mut::<u32>(), 1, "x").unwrap_err().status(),
             DW_ERR_NULL_POINTER
         );
         put(&mut x, 5, "x").unwrap();
@@ -117,7 +119,7 @@ fn pointer_helpers_refuse_null_and_accept_valid_pointers() {
         assert_eq!(get_opt(&x as *const u32), Some(6));
         assert!(slice(ptr::null::<u32>(), 0, "a").unwrap().is_empty());
         assert_eq!(
-            slice(ptr::null::<u32>(), 3, "a").unwrap_err().status,
+            slice(ptr::null::<u32>(), 3, "a").unwrap_err().status(),
             DW_ERR_NULL_POINTER
         );
         let arr = [1u32, 2, 3];
@@ -127,17 +129,17 @@ fn pointer_helpers_refuse_null_and_accept_valid_pointers() {
         fill(out.as_mut_ptr(), 2, &[7, 8], &mut n, "out").unwrap();
         assert_eq!((out, n), ([7, 8], 2));
         let e = fill(out.as_mut_ptr(), 1, &[1, 2, 3], &mut n, "out").unwrap_err();
-        assert_eq!((e.status, n, out), (DW_ERR_BUFFER_TOO_SMALL, 3, [7, 8]));
+        assert_eq!((e.status(), n, out), (DW_ERR_BUFFER_TOO_SMALL, 3, [7, 8]));
         assert_eq!(
             fill(ptr::null_mut(), 2, &[1u32], &mut n, "out")
                 .unwrap_err()
-                .status,
+                .status(),
             DW_ERR_NULL_POINTER
         );
         assert_eq!(
             fill(out.as_mut_ptr(), 2, &[1u32], ptr::null_mut(), "out")
                 .unwrap_err()
-                .status,
+                .status(),
             DW_ERR_NULL_POINTER
         );
         fill(ptr::null_mut::<u32>(), 0, &[], &mut n, "out").unwrap();
@@ -146,7 +148,7 @@ fn pointer_helpers_refuse_null_and_accept_valid_pointers() {
         assert_eq!(opt_str(c"len".as_ptr(), "s").unwrap(), Some("len"));
         let bad = [0xffu8, 0];
         assert_eq!(
-            opt_str(bad.as_ptr().cast(), "s").unwrap_err().status,
+            opt_str(bad.as_ptr().cast(), "s").unwrap_err().status(),
             DW_ERR_INVALID_ARGUMENT
         );
     }
