@@ -83,10 +83,7 @@ unsafe fn register(
                 // Refused before the ticket is looked at, as the core does.
                 return Err(Error::NoDependencies.into());
             }
-            let ticket = match ticket {
-                Some(t) => Some(ctx.ticket(t)?),
-                None => None,
-            };
+            let ticket = ticket.map(|t| ctx.ticket(t)).transpose()?;
             // The side's dependency buffer, so a registration allocates nothing here.
             let mut buf = std::mem::take(&mut ctx.side().deps_buf);
             let unit = deps_of(ctx, deps, &mut buf).and_then(|()| {
@@ -221,10 +218,7 @@ unsafe fn register_cells(
                 return Err(Error::NoDependencies.into());
             }
             // The ticket before the handles: the core's order of refusals.
-            let ticket = match ticket {
-                Some(t) => Some(ctx.ticket(t)?),
-                None => None,
-            };
+            let ticket = ticket.map(|t| ctx.ticket(t)).transpose()?;
             let mut handles: Vec<(CellHandle, Site)> = Vec::with_capacity(cells.len());
             for c in cells {
                 handles.push((ctx.cell_handle(c.cell)?, c.site));
