@@ -934,9 +934,7 @@ dw_status dw_graph_free(struct dw_graph *g);
 /**
  * Writes the graph's config (as given to [`dw_graph_new`]) to `*out`.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -951,9 +949,7 @@ dw_status dw_graph_config(struct dw_graph *g, struct dw_config *out);
  * graph (such calls return `DW_ERR_REENTRANT`). `ctx` is passed back untouched and
  * must stay valid until the hook is replaced or the graph freed.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -965,9 +961,7 @@ dw_status dw_set_watch_hook(struct dw_graph *g, dw_watch_hook hook, void *ctx);
 /**
  * Writes the graph's counters and sizes to `*out`. O(cells).
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -983,9 +977,7 @@ dw_status dw_graph_stats(struct dw_graph *g, struct dw_stats *out);
  *
  * Fails with `DW_ERR_UNKNOWN_ENUM` for an unknown kind. Reentrant from a handler.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -997,9 +989,7 @@ dw_status dw_track(struct dw_graph *g, dw_kind kind, uint64_t handle, dw_object 
  * Writes whether `object` is live (tracked and not destroyed) to `*out`. A stale or
  * foreign ID gives false, not an error.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1010,9 +1000,7 @@ dw_status dw_object_is_live(struct dw_graph *g, dw_object object, bool *out);
 /**
  * Writes the object's kind to `*out`. `DW_ERR_STALE_OBJECT` if it is not live.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1024,9 +1012,7 @@ dw_status dw_object_kind(struct dw_graph *g, dw_object object, dw_kind *out);
  * Writes the VM handle the object was tracked with to `*out`. `DW_ERR_STALE_OBJECT`
  * if it is not live.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1039,9 +1025,7 @@ dw_status dw_object_handle(struct dw_graph *g, dw_object object, uint64_t *out);
  * One slot lookup: cheap enough for an inline-cache guard. `DW_ERR_STALE_OBJECT` if
  * it is not live.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1055,9 +1039,7 @@ dw_status dw_version(struct dw_graph *g, dw_object object, uint64_t *out);
  * reports true until the event's fires are all delivered; it never reports false
  * while a unit depends on it. `DW_ERR_STALE_OBJECT` if it is not live.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1070,9 +1052,7 @@ dw_status dw_is_watched(struct dw_graph *g, dw_object object, bool *out);
  * to `*out`. For the whole object this asks about whole-object events; for a key or
  * attribute, about that key and the object.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1084,9 +1064,7 @@ dw_status dw_is_stable(struct dw_graph *g, dw_object object, struct dw_aspect as
  * Clears the storm mark and counter of (`object`, `aspect`): the whole object's for
  * `DW_ASPECT_WHOLE`, that key's or attribute's otherwise. Reentrant from a handler.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1099,9 +1077,7 @@ dw_status dw_reset_stability(struct dw_graph *g, dw_object object, struct dw_asp
  * A query, as cheap as a quiet event: a VM can skip work (reading a dict entry's old
  * value, say) that only matters when something depends on the change.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1115,9 +1091,7 @@ dw_status dw_would_fire(struct dw_graph *g, dw_object object, struct dw_aspect a
  * With `cap` too small it writes only the count and returns `DW_ERR_BUFFER_TOO_SMALL`;
  * `units` may be NULL when `cap` is 0. A query: nothing is recorded.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1142,9 +1116,7 @@ dw_status dw_dependents(struct dw_graph *g,
  * change in between are the same ticket). An older one is refused as stale: a
  * recompile, never a stale unit accepted.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1164,9 +1136,7 @@ dw_status dw_take_ticket(struct dw_graph *g, dw_ticket *out);
  * `DW_ERR_UNKNOWN_ENUM` (an aspect) or `DW_ERR_INVALID_ARGUMENT` (a name not UTF-8).
  * The payload stays the caller's on refusal. Reentrant from a handler.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1185,9 +1155,7 @@ dw_status dw_register(struct dw_graph *g,
  * `DW_ERR_STALE_TICKET` if an object it depends on changed since the ticket (or the
  * ticket expired), and `DW_ERR_FOREIGN_TICKET` for another graph's ticket.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1211,9 +1179,7 @@ dw_status dw_register_with_ticket(struct dw_graph *g,
  * (asking again for a remembered one gives the same value); an older one is refused
  * as stale too.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1230,9 +1196,7 @@ dw_status dw_cell_handle(struct dw_graph *g,
  * lookup per edge. Refused as `dw_register` is, and with `DW_ERR_STALE_CELL` for a
  * stale handle.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1248,9 +1212,7 @@ dw_status dw_register_cells(struct dw_graph *g,
 /**
  * [`dw_register_cells`] under a compile ticket, as [`dw_register_with_ticket`].
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1269,9 +1231,7 @@ dw_status dw_register_cells_with_ticket(struct dw_graph *g,
  * `DW_ERR_STALE_UNIT`; the unit being fired gives `DW_ERR_UNIT_FIRING` (answer from the
  * handler instead). Reentrant from a handler.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1287,9 +1247,7 @@ dw_status dw_unregister(struct dw_graph *g, dw_unit unit, union dw_payload *payl
  * registers stay. From inside a handler, the unit being fired is skipped (its verdict
  * decides). Unregistered units do not count as invalidated in the stats.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1302,9 +1260,7 @@ dw_status dw_unregister_all(struct dw_graph *g, dw_unit_fn callback, void *ctx, 
  * Writes whether the unit is live with no fire queued for it to `*out`. A stale or
  * foreign ID gives false, not an error.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1316,9 +1272,7 @@ dw_status dw_is_valid(struct dw_graph *g, dw_unit unit, bool *out);
  * Writes the unit's payload to `*out`. `DW_ERR_STALE_UNIT` if it is not live,
  * `DW_ERR_UNIT_FIRING` while it is being fired (the handler has it in the fire).
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1329,9 +1283,7 @@ dw_status dw_payload_get(struct dw_graph *g, dw_unit unit, union dw_payload *out
 /**
  * Replaces the unit's payload. Refused as [`dw_payload_get`] is.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1345,9 +1297,7 @@ dw_status dw_payload_set(struct dw_graph *g, dw_unit unit, union dw_payload payl
  * too small only the count, and `DW_ERR_BUFFER_TOO_SMALL`. `deps` may be NULL when
  * `cap` is 0.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1376,11 +1326,8 @@ dw_status dw_dependencies(struct dw_graph *g,
  * verdict gets its unit invalidated and the call returns `DW_ERR_BAD_VERDICT` after
  * delivering everything. `DW_ERR_NULL_POINTER` for a NULL handler (nothing recorded).
  *
- * The handler runs on this thread, inside this call and under the caller's lock,
- * and must return normally (`longjmp` out of it is undefined behaviour).
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * The handler runs inside this call, under the lock, and must return normally.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1402,9 +1349,7 @@ dw_status dw_notify(struct dw_graph *g,
  * `dw_end_batch`, or an adapter event). The hit units report `dw_is_valid` false
  * until then. For handlers and VMs that deliver at their own safe points.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1421,11 +1366,8 @@ dw_status dw_notify_deferred(struct dw_graph *g,
  * with it gives `DW_ERR_STALE_OBJECT`. Delivery, reports and reentrancy as
  * [`dw_notify`].
  *
- * The handler runs on this thread, inside this call and under the caller's lock,
- * and must return normally (`longjmp` out of it is undefined behaviour).
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * The handler runs inside this call, under the lock, and must return normally.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1440,9 +1382,7 @@ dw_status dw_destroy(struct dw_graph *g,
 /**
  * [`dw_destroy`] with the fires queued, as [`dw_notify_deferred`].
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1455,9 +1395,7 @@ dw_status dw_destroy_deferred(struct dw_graph *g, dw_object object);
  * matching [`dw_end_batch`], which fires each hit unit once with all its causes.
  * Batches nest; only the outermost `dw_end_batch` delivers.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1470,11 +1408,8 @@ dw_status dw_begin_batch(struct dw_graph *g);
  * then they are queued, and the report says `deferred`). `DW_ERR_NO_BATCH` if none is
  * open. Delivery as [`dw_notify`].
  *
- * The handler runs on this thread, inside this call and under the caller's lock,
- * and must return normally (`longjmp` out of it is undefined behaviour).
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * The handler runs inside this call, under the lock, and must return normally.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1486,9 +1421,7 @@ dw_status dw_end_batch(struct dw_graph *g, dw_handler handler, void *ctx, struct
 /**
  * Writes whether a batch is open to `*out`.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1501,11 +1434,8 @@ dw_status dw_in_batch(struct dw_graph *g, bool *out);
  * was abandoned by `DW_ERR_PANIC`). Inside a handler it does nothing and reports
  * `deferred`: the outer delivery drains the queue.
  *
- * The handler runs on this thread, inside this call and under the caller's lock,
- * and must return normally (`longjmp` out of it is undefined behaviour).
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * The handler runs inside this call, under the lock, and must return normally.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1517,9 +1447,7 @@ dw_status dw_deliver(struct dw_graph *g, dw_handler handler, void *ctx, struct d
  * Writes the number of units with a fire queued but not yet delivered to `*out`.
  * O(units).
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1534,9 +1462,7 @@ dw_status dw_pending_fires(struct dw_graph *g, size_t *out);
  * [`dw_type_deallocated`]) the handle gets a new ID, so a new object at a reused
  * address never inherits the old one's dependents. Use these IDs in `dw_dep`s.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1548,9 +1474,7 @@ dw_status dw_track_handle(struct dw_graph *g, dw_kind kind, uint64_t handle, dw_
  * The ID the adapter of `kind` holds for `handle`, written to `*out`, without
  * tracking: `DW_ERR_NOT_TRACKED` if it holds none.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1567,11 +1491,8 @@ dw_status dw_lookup_handle(struct dw_graph *g, dw_kind kind, uint64_t handle, dw
  * is a counted no-op. Delivery, reports and reentrancy as [`dw_notify`]; from inside
  * a handler the event is recorded and its fires queued for the outer delivery.
  *
- * The handler runs on this thread, inside this call and under the caller's lock,
- * and must return normally (`longjmp` out of it is undefined behaviour).
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * The handler runs inside this call, under the lock, and must return normally.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1594,11 +1515,8 @@ dw_status dw_dict_event(struct dw_graph *g,
  * stored again; DESTROY destroys it and retires the handle; CREATE tracks it only with
  * `DW_CONFIG_TRACK_FUNCTION_CREATES`. Otherwise as [`dw_dict_event`].
  *
- * The handler runs on this thread, inside this call and under the caller's lock,
- * and must return normally (`longjmp` out of it is undefined behaviour).
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * The handler runs inside this call, under the lock, and must return normally.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1618,11 +1536,8 @@ dw_status dw_function_event(struct dw_graph *g,
  * notifies `DW_ATTR_INSTRUMENTATION` (hitting whole-object dependencies too); CREATE
  * tracks it only with `DW_CONFIG_TRACK_CODE_CREATES`. Otherwise as [`dw_dict_event`].
  *
- * The handler runs on this thread, inside this call and under the caller's lock,
- * and must return normally (`longjmp` out of it is undefined behaviour).
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * The handler runs inside this call, under the lock, and must return normally.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1645,11 +1560,8 @@ dw_status dw_code_event(struct dw_graph *g,
  * `DW_WATCH_REARM` request is queued, after delivery, for each of those types that
  * still has dependents. Otherwise as [`dw_dict_event`].
  *
- * The handler runs on this thread, inside this call and under the caller's lock,
- * and must return normally (`longjmp` out of it is undefined behaviour).
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * The handler runs inside this call, under the lock, and must return normally.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1668,11 +1580,8 @@ dw_status dw_type_modified(struct dw_graph *g,
  * Feeds a type's deallocation: its dependents are invalidated, the handle retired, and
  * the type leaves the hierarchy. Otherwise as [`dw_dict_event`].
  *
- * The handler runs on this thread, inside this call and under the caller's lock,
- * and must return normally (`longjmp` out of it is undefined behaviour).
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * The handler runs inside this call, under the lock, and must return normally.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1690,9 +1599,7 @@ dw_status dw_type_deallocated(struct dw_graph *g,
  * fans out to `ty`. Call it when a class is created and when its `__bases__` changes.
  * Cycles in bad input are cut.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1710,9 +1617,7 @@ dw_status dw_type_set_bases(struct dw_graph *g, uint64_t ty, const uint64_t *bas
  * `DW_ERR_INVALID_ARGUMENT` unless the graph was created with
  * `DW_CONFIG_WATCH_REQUESTS`.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *
@@ -1728,9 +1633,7 @@ dw_status dw_drain_watch_requests(struct dw_graph *g,
  * Writes the counters of the adapter of `kind` (dict, function, code or type) to
  * `*out`.
  *
- * Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
- * called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
- * inside its watch hook.
+ * Lock: the graph's (see the header). Callable from its handler, not its watch hook.
  *
  * # Safety
  *

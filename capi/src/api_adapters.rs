@@ -108,9 +108,7 @@ fn adapter_kind(kind: dw_kind) -> Result<Kind, Failure> {
 /// [`dw_type_deallocated`]) the handle gets a new ID, so a new object at a reused
 /// address never inherits the old one's dependents. Use these IDs in `dw_dep`s.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -144,9 +142,7 @@ pub unsafe extern "C" fn dw_track_handle(
 /// The ID the adapter of `kind` holds for `handle`, written to `*out`, without
 /// tracking: `DW_ERR_NOT_TRACKED` if it holds none.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -188,11 +184,8 @@ pub unsafe extern "C" fn dw_lookup_handle(
 /// is a counted no-op. Delivery, reports and reentrancy as [`dw_notify`]; from inside
 /// a handler the event is recorded and its fires queued for the outer delivery.
 ///
-/// The handler runs on this thread, inside this call and under the caller's lock,
-/// and must return normally (`longjmp` out of it is undefined behaviour).
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// The handler runs inside this call, under the lock, and must return normally.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -247,11 +240,8 @@ fn function_event(event: i32, values: Values) -> Option<FunctionEvent> {
 /// stored again; DESTROY destroys it and retires the handle; CREATE tracks it only with
 /// `DW_CONFIG_TRACK_FUNCTION_CREATES`. Otherwise as [`dw_dict_event`].
 ///
-/// The handler runs on this thread, inside this call and under the caller's lock,
-/// and must return normally (`longjmp` out of it is undefined behaviour).
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// The handler runs inside this call, under the lock, and must return normally.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -285,11 +275,8 @@ pub unsafe extern "C" fn dw_function_event(
 /// notifies `DW_ATTR_INSTRUMENTATION` (hitting whole-object dependencies too); CREATE
 /// tracks it only with `DW_CONFIG_TRACK_CODE_CREATES`. Otherwise as [`dw_dict_event`].
 ///
-/// The handler runs on this thread, inside this call and under the caller's lock,
-/// and must return normally (`longjmp` out of it is undefined behaviour).
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// The handler runs inside this call, under the lock, and must return normally.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -326,11 +313,8 @@ pub unsafe extern "C" fn dw_code_event(
 /// `DW_WATCH_REARM` request is queued, after delivery, for each of those types that
 /// still has dependents. Otherwise as [`dw_dict_event`].
 ///
-/// The handler runs on this thread, inside this call and under the caller's lock,
-/// and must return normally (`longjmp` out of it is undefined behaviour).
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// The handler runs inside this call, under the lock, and must return normally.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -381,11 +365,8 @@ pub unsafe extern "C" fn dw_type_modified(
 /// Feeds a type's deallocation: its dependents are invalidated, the handle retired, and
 /// the type leaves the hierarchy. Otherwise as [`dw_dict_event`].
 ///
-/// The handler runs on this thread, inside this call and under the caller's lock,
-/// and must return normally (`longjmp` out of it is undefined behaviour).
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// The handler runs inside this call, under the lock, and must return normally.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -416,9 +397,7 @@ pub unsafe extern "C" fn dw_type_deallocated(
 /// fans out to `ty`. Call it when a class is created and when its `__bases__` changes.
 /// Cycles in bad input are cut.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -449,9 +428,7 @@ pub unsafe extern "C" fn dw_type_set_bases(
 /// `DW_ERR_INVALID_ARGUMENT` unless the graph was created with
 /// `DW_CONFIG_WATCH_REQUESTS`.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -498,9 +475,7 @@ pub unsafe extern "C" fn dw_drain_watch_requests(
 /// Writes the counters of the adapter of `kind` (dict, function, code or type) to
 /// `*out`.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///

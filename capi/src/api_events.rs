@@ -241,11 +241,8 @@ unsafe fn delivering(
 /// verdict gets its unit invalidated and the call returns `DW_ERR_BAD_VERDICT` after
 /// delivering everything. `DW_ERR_NULL_POINTER` for a NULL handler (nothing recorded).
 ///
-/// The handler runs on this thread, inside this call and under the caller's lock,
-/// and must return normally (`longjmp` out of it is undefined behaviour).
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// The handler runs inside this call, under the lock, and must return normally.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -283,9 +280,7 @@ pub unsafe extern "C" fn dw_notify(
 /// `dw_end_batch`, or an adapter event). The hit units report `dw_is_valid` false
 /// until then. For handlers and VMs that deliver at their own safe points.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -313,11 +308,8 @@ pub unsafe extern "C" fn dw_notify_deferred(
 /// with it gives `DW_ERR_STALE_OBJECT`. Delivery, reports and reentrancy as
 /// [`dw_notify`].
 ///
-/// The handler runs on this thread, inside this call and under the caller's lock,
-/// and must return normally (`longjmp` out of it is undefined behaviour).
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// The handler runs inside this call, under the lock, and must return normally.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -341,9 +333,7 @@ pub unsafe extern "C" fn dw_destroy(
 
 /// [`dw_destroy`] with the fires queued, as [`dw_notify_deferred`].
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -363,9 +353,7 @@ pub unsafe extern "C" fn dw_destroy_deferred(g: *mut dw_graph, object: dw_object
 /// matching [`dw_end_batch`], which fires each hit unit once with all its causes.
 /// Batches nest; only the outermost `dw_end_batch` delivers.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -385,11 +373,8 @@ pub unsafe extern "C" fn dw_begin_batch(g: *mut dw_graph) -> dw_status {
 /// then they are queued, and the report says `deferred`). `DW_ERR_NO_BATCH` if none is
 /// open. Delivery as [`dw_notify`].
 ///
-/// The handler runs on this thread, inside this call and under the caller's lock,
-/// and must return normally (`longjmp` out of it is undefined behaviour).
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// The handler runs inside this call, under the lock, and must return normally.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -412,9 +397,7 @@ pub unsafe extern "C" fn dw_end_batch(
 
 /// Writes whether a batch is open to `*out`.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -429,11 +412,8 @@ pub unsafe extern "C" fn dw_in_batch(g: *mut dw_graph, out: *mut bool) -> dw_sta
 /// was abandoned by `DW_ERR_PANIC`). Inside a handler it does nothing and reports
 /// `deferred`: the outer delivery drains the queue.
 ///
-/// The handler runs on this thread, inside this call and under the caller's lock,
-/// and must return normally (`longjmp` out of it is undefined behaviour).
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// The handler runs inside this call, under the lock, and must return normally.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -456,9 +436,7 @@ pub unsafe extern "C" fn dw_deliver(
 /// Writes the number of units with a fire queued but not yet delivered to `*out`.
 /// O(units).
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///

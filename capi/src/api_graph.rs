@@ -128,9 +128,7 @@ pub unsafe extern "C" fn dw_graph_free(g: *mut dw_graph) -> dw_status {
 
 /// Writes the graph's config (as given to [`dw_graph_new`]) to `*out`.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -147,9 +145,7 @@ pub unsafe extern "C" fn dw_graph_config(g: *mut dw_graph, out: *mut dw_config) 
 /// graph (such calls return `DW_ERR_REENTRANT`). `ctx` is passed back untouched and
 /// must stay valid until the hook is replaced or the graph freed.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -174,9 +170,7 @@ pub unsafe extern "C" fn dw_set_watch_hook(
 
 /// Writes the graph's counters and sizes to `*out`. O(cells).
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///

@@ -10,9 +10,7 @@ use crate::*;
 ///
 /// Fails with `DW_ERR_UNKNOWN_ENUM` for an unknown kind. Reentrant from a handler.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -40,9 +38,7 @@ pub unsafe extern "C" fn dw_track(
 /// Writes whether `object` is live (tracked and not destroyed) to `*out`. A stale or
 /// foreign ID gives false, not an error.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -64,9 +60,7 @@ pub unsafe extern "C" fn dw_object_is_live(
 
 /// Writes the object's kind to `*out`. `DW_ERR_STALE_OBJECT` if it is not live.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -89,9 +83,7 @@ pub unsafe extern "C" fn dw_object_kind(
 /// Writes the VM handle the object was tracked with to `*out`. `DW_ERR_STALE_OBJECT`
 /// if it is not live.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -115,9 +107,7 @@ pub unsafe extern "C" fn dw_object_handle(
 /// One slot lookup: cheap enough for an inline-cache guard. `DW_ERR_STALE_OBJECT` if
 /// it is not live.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -142,9 +132,7 @@ pub unsafe extern "C" fn dw_version(
 /// reports true until the event's fires are all delivered; it never reports false
 /// while a unit depends on it. `DW_ERR_STALE_OBJECT` if it is not live.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -168,9 +156,7 @@ pub unsafe extern "C" fn dw_is_watched(
 /// to `*out`. For the whole object this asks about whole-object events; for a key or
 /// attribute, about that key and the object.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -196,9 +182,7 @@ pub unsafe extern "C" fn dw_is_stable(
 /// Clears the storm mark and counter of (`object`, `aspect`): the whole object's for
 /// `DW_ASPECT_WHOLE`, that key's or attribute's otherwise. Reentrant from a handler.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -222,9 +206,7 @@ pub unsafe extern "C" fn dw_reset_stability(
 /// A query, as cheap as a quiet event: a VM can skip work (reading a dict entry's old
 /// value, say) that only matters when something depends on the change.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -252,9 +234,7 @@ pub unsafe extern "C" fn dw_would_fire(
 /// With `cap` too small it writes only the count and returns `DW_ERR_BUFFER_TOO_SMALL`;
 /// `units` may be NULL when `cap` is 0. A query: nothing is recorded.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///

@@ -20,9 +20,7 @@ use crate::*;
 /// change in between are the same ticket). An older one is refused as stale: a
 /// recompile, never a stale unit accepted.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -113,9 +111,7 @@ unsafe fn register(
 /// `DW_ERR_UNKNOWN_ENUM` (an aspect) or `DW_ERR_INVALID_ARGUMENT` (a name not UTF-8).
 /// The payload stays the caller's on refusal. Reentrant from a handler.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -138,9 +134,7 @@ pub unsafe extern "C" fn dw_register(
 /// `DW_ERR_STALE_TICKET` if an object it depends on changed since the ticket (or the
 /// ticket expired), and `DW_ERR_FOREIGN_TICKET` for another graph's ticket.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -168,9 +162,7 @@ pub unsafe extern "C" fn dw_register_with_ticket(
 /// (asking again for a remembered one gives the same value); an older one is refused
 /// as stale too.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -238,9 +230,7 @@ unsafe fn register_cells(
 /// lookup per edge. Refused as `dw_register` is, and with `DW_ERR_STALE_CELL` for a
 /// stale handle.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -260,9 +250,7 @@ pub unsafe extern "C" fn dw_register_cells(
 
 /// [`dw_register_cells`] under a compile ticket, as [`dw_register_with_ticket`].
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -285,9 +273,7 @@ pub unsafe extern "C" fn dw_register_cells_with_ticket(
 /// `DW_ERR_STALE_UNIT`; the unit being fired gives `DW_ERR_UNIT_FIRING` (answer from the
 /// handler instead). Reentrant from a handler.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -315,9 +301,7 @@ pub unsafe extern "C" fn dw_unregister(
 /// registers stay. From inside a handler, the unit being fired is skipped (its verdict
 /// decides). Unregistered units do not count as invalidated in the stats.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -365,9 +349,7 @@ pub unsafe extern "C" fn dw_unregister_all(
 /// Writes whether the unit is live with no fire queued for it to `*out`. A stale or
 /// foreign ID gives false, not an error.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -386,9 +368,7 @@ pub unsafe extern "C" fn dw_is_valid(g: *mut dw_graph, unit: dw_unit, out: *mut 
 /// Writes the unit's payload to `*out`. `DW_ERR_STALE_UNIT` if it is not live,
 /// `DW_ERR_UNIT_FIRING` while it is being fired (the handler has it in the fire).
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -410,9 +390,7 @@ pub unsafe extern "C" fn dw_payload_get(
 
 /// Replaces the unit's payload. Refused as [`dw_payload_get`] is.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
@@ -437,9 +415,7 @@ pub unsafe extern "C" fn dw_payload_set(
 /// too small only the count, and `DW_ERR_BUFFER_TOO_SMALL`. `deps` may be NULL when
 /// `cap` is 0.
 ///
-/// Threads: the caller holds the graph's lock (see the header). Reentrancy: may be
-/// called from inside this graph's handler; refused with `DW_ERR_REENTRANT` from
-/// inside its watch hook.
+/// Lock: the graph's (see the header). Callable from its handler, not its watch hook.
 ///
 /// # Safety
 ///
