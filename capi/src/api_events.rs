@@ -165,7 +165,7 @@ impl<'a> Delivery<'a> {
     /// # Safety
     ///
     /// `out` is NULL or writable.
-    pub(crate) unsafe fn finish(self, report: Report, out: *mut dw_report) -> Result<(), Failure> {
+    pub(crate) unsafe fn finish(&self, report: Report, out: *mut dw_report) -> Result<(), Failure> {
         // SAFETY: the caller's contract.
         unsafe { boundary::put_opt(out, report_to_c(report)) };
         match self.bad {

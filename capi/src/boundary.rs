@@ -266,6 +266,7 @@ impl Ctx<'_> {
     /// # Safety
     ///
     /// `label` is NULL or a NUL-terminated string.
+    #[inline]
     pub(crate) unsafe fn label(&mut self, label: *const c_char) -> Result<&'static str, Failure> {
         if label.is_null() {
             return Ok("");
@@ -855,6 +856,7 @@ fn attr_to_c(a: Attr) -> dw_attr {
     }
 }
 
+#[inline]
 pub(crate) fn aspect_of(a: &dw_aspect) -> Result<Aspect, Failure> {
     Ok(match a.kind {
         DW_ASPECT_WHOLE => Aspect::Whole,
