@@ -10,8 +10,9 @@
  * Link shared:     cc app.c -Icapi/include -Ltarget/release -ldepwatch
  *
  * Conventions. Every fallible call returns a dw_status (DW_OK is 0); on failure no
- * out-parameter is written and dw_last_error() describes the failure on the calling
- * thread. IDs (dw_object, dw_unit, dw_cell, dw_ticket) are 64-bit words passed by
+ * out-parameter is written (except the count with DW_ERR_BUFFER_TOO_SMALL and the
+ * report with DW_ERR_BAD_VERDICT) and dw_last_error() describes the failure on the
+ * calling thread. IDs (dw_object, dw_unit, dw_cell, dw_ticket) are 64-bit words passed by
  * value, never reused, and scrambled per graph: a stale ID, another graph's ID, or one
  * kind of ID passed as another is refused with a status (except with a probability
  * below 2^-31 per call, when it decodes to a live ID of this graph). Enums are integer

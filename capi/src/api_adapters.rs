@@ -447,6 +447,13 @@ pub unsafe extern "C" fn dw_drain_watch_requests(
             if n_out.is_null() {
                 return Err(Failure::null("n_out"));
             }
+            if requests.is_null() && cap > 0 {
+                // Refused before anything is taken from the queue.
+                return Err(Failure::new(
+                    DW_ERR_NULL_POINTER,
+                    format!("requests is NULL with capacity {cap}"),
+                ));
+            }
             let side = c.side();
             let Some(queue) = &side.requests else {
                 return Err(Failure::new(

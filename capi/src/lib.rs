@@ -13,8 +13,9 @@
 //!   (or an object ID passed as a unit) is refused as stale, not confused with a live
 //!   one, except with a probability below 2^-31 per call.
 //! * **Statuses.** Every fallible call returns a `dw_status`; `DW_OK` is 0. On failure
-//!   no out-parameter is written, and [`dw_last_error`] gives a message for the calling
-//!   thread.
+//!   no out-parameter is written (except the count with `DW_ERR_BUFFER_TOO_SMALL` and
+//!   the report with `DW_ERR_BAD_VERDICT`), and [`dw_last_error`] gives a message for
+//!   the calling thread.
 //! * **Enums** are plain integer typedefs with `#define`d values, so that an unknown
 //!   value from C is a status (`DW_ERR_UNKNOWN_ENUM`), never undefined behaviour.
 //! * **No panic crosses into C.** Every entry point catches unwinding and returns

@@ -557,8 +557,13 @@ static void test_dict_adapter(void) {
   CHECK(n == 1 && reqs[0].action == DW_WATCH_WATCH && reqs[0].handle == 0x2000);
   CHECK_OK(dw_drain_watch_requests(g, reqs, 1, &n));
   CHECK(n == 1 && reqs[0].action == DW_WATCH_UNWATCH);
+  /* A refused drain takes nothing from the queue. */
+  dw_unit y = reg1(g, d2, dw_aspect_key(1), 0, 1);
   CHECK_STATUS(dw_drain_watch_requests(g, NULL, 1, &n), DW_ERR_NULL_POINTER);
   CHECK_STATUS(dw_drain_watch_requests(g, reqs, 1, NULL), DW_ERR_NULL_POINTER);
+  CHECK_OK(dw_drain_watch_requests(g, reqs, 32, &n));
+  CHECK(n == 1 && reqs[0].action == DW_WATCH_WATCH && reqs[0].handle == 0x2000);
+  CHECK_OK(dw_unregister(g, y, NULL));
   CHECK_OK(dw_graph_free(g));
 
   g = new_graph(0);
