@@ -7,7 +7,7 @@
  * Build: cargo build -p depwatch-capi --release
  *   -> target/release/libdepwatch.a and target/release/libdepwatch.so
  * Link statically: cc app.c -Icapi/include target/release/libdepwatch.a -lpthread -ldl -lm
- * Link shared:     cc app.c -Icapi/include -Ltarget/release -ldepwatch
+ * Link shared:     cc app.c -Icapi/include -Ltarget/release -ldepwatch -Wl,-rpath,$PWD/target/release
  *
  * Conventions. Every fallible call returns a dw_status (DW_OK is 0); on failure no
  * out-parameter is written (except the count with DW_ERR_BUFFER_TOO_SMALL and the
