@@ -9,9 +9,12 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-/// The most recent `cap` values, each named by a serial number (starting at 1).
+/// The most recent `cap` values, each named by a serial number (starting at 1). The
+/// slots are allocated as serials are handed out, so a graph that holds a few cell
+/// handles pays for a few, not for `cap`.
 pub(crate) struct Ring<T> {
-    slots: Vec<Option<(u64, T)>>,
+    slots: Vec<(u64, T)>,
+    cap: usize,
     /// The serial the next new value gets.
     next: u64,
 }
@@ -19,21 +22,22 @@ pub(crate) struct Ring<T> {
 impl<T: Copy + PartialEq> Ring<T> {
     pub(crate) fn new(cap: usize) -> Self {
         Self {
-            slots: (0..cap.max(1)).map(|_| None).collect(),
+            slots: Vec::new(),
+            cap: cap.max(1),
             next: 1,
         }
     }
 
     fn slot(&self, serial: u64) -> usize {
-        (serial % self.slots.len() as u64) as usize
+        (serial.wrapping_sub(1) % self.cap as u64) as usize
     }
 
     /// Names `value`: reuses the newest serial if it holds an equal value, else takes a
-    /// new one, forgetting the oldest. Returns the serial and the value forgotten, if
-    /// one was.
+    /// new one, forgetting the oldest once the ring is full. Returns the serial and the
+    /// value forgotten, if one was.
     pub(crate) fn insert(&mut self, value: T) -> (u64, Option<T>) {
-        if self.next > 1
-            && let Some((s, v)) = self.slots[self.slot(self.next - 1)]
+        if let Some(&(s, v)) = self.slots.get(self.slot(self.next.wrapping_sub(1)))
+            && s == self.next - 1
             && v == value
         {
             return (s, None);
@@ -41,14 +45,18 @@ impl<T: Copy + PartialEq> Ring<T> {
         let serial = self.next;
         self.next += 1;
         let i = self.slot(serial);
-        let old = self.slots[i].replace((serial, value)).map(|(_, v)| v);
-        (serial, old)
+        if i == self.slots.len() {
+            self.slots.push((serial, value));
+            return (serial, None);
+        }
+        let (_, old) = std::mem::replace(&mut self.slots[i], (serial, value));
+        (serial, Some(old))
     }
 
     /// The value named `serial`, if it is still in the ring.
     pub(crate) fn get(&self, serial: u64) -> Option<T> {
-        match self.slots[self.slot(serial)] {
-            Some((s, v)) if s == serial => Some(v),
+        match self.slots.get(self.slot(serial)) {
+            Some(&(s, v)) if s == serial && serial != 0 => Some(v),
             _ => None,
         }
     }
@@ -109,6 +117,20 @@ mod tests {
         assert_eq!(r.get(a), None);
         assert_eq!((r.get(b), r.get(c)), (Some(20), Some(30)));
         assert!(r.issued(a) && !r.issued(c + 1) && !r.issued(0));
+    }
+
+    #[test]
+    fn ring_slots_are_allocated_as_serials_are_handed_out() {
+        let mut r: Ring<u32> = Ring::new(1000);
+        assert_eq!(r.get(1), None);
+        for v in 0..5 {
+            r.insert(v);
+        }
+        assert_eq!(r.slots.len(), 5);
+        assert_eq!(
+            (r.get(1), r.get(5), r.get(6), r.get(0)),
+            (Some(0), Some(4), None, None)
+        );
     }
 
     #[test]
