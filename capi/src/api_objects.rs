@@ -1,7 +1,27 @@
 //! Objects: track, query, stability.
 
-use crate::boundary::{self, aspect_of, fill, kind_of, kind_to_c, put, with_graph};
+use crate::boundary::{self, Core, aspect_of, fill, kind_of, kind_to_c, put, with_graph};
 use crate::*;
+
+/// One query on one object, its answer written to `*out`.
+///
+/// # Safety
+///
+/// `g` is NULL or a graph from `dw_graph_new`; `out` is NULL or writable.
+unsafe fn query<T>(
+    g: *mut dw_graph,
+    object: dw_object,
+    out: *mut T,
+    ask: impl FnOnce(&Core, dw::ObjectId) -> Result<T, boundary::Failure>,
+) -> dw_status {
+    // SAFETY: the caller's contract covers `g` and `out`.
+    unsafe {
+        with_graph(g, |ctx| {
+            let answer = ask(ctx.core, ctx.object(object))?;
+            put(out, answer, "out")
+        })
+    }
+}
 
 /// Starts tracking an object and writes its new ID to `*out`. `handle` is the VM's own
 /// name for it (an address, say): depwatch only hands it back (in watch changes and
@@ -50,12 +70,7 @@ pub unsafe extern "C" fn dw_object_is_live(
     out: *mut bool,
 ) -> dw_status {
     // SAFETY: the caller's contract covers `g` and `out`.
-    unsafe {
-        with_graph(g, |ctx| {
-            let live = ctx.core.contains_object(ctx.object(object));
-            put(out, live, "out")
-        })
-    }
+    unsafe { query(g, object, out, |core, id| Ok(core.contains_object(id))) }
 }
 
 /// Writes the object's kind to `*out`. `DW_ERR_STALE_OBJECT` if it is not live.
@@ -72,12 +87,7 @@ pub unsafe extern "C" fn dw_object_kind(
     out: *mut dw_kind,
 ) -> dw_status {
     // SAFETY: the caller's contract covers `g` and `out`.
-    unsafe {
-        with_graph(g, |ctx| {
-            let kind = ctx.core.kind(ctx.object(object))?;
-            put(out, kind_to_c(kind), "out")
-        })
-    }
+    unsafe { query(g, object, out, |core, id| Ok(kind_to_c(core.kind(id)?))) }
 }
 
 /// Writes the VM handle the object was tracked with to `*out`. `DW_ERR_STALE_OBJECT`
@@ -95,12 +105,7 @@ pub unsafe extern "C" fn dw_object_handle(
     out: *mut u64,
 ) -> dw_status {
     // SAFETY: the caller's contract covers `g` and `out`.
-    unsafe {
-        with_graph(g, |ctx| {
-            let handle = ctx.core.handle(ctx.object(object))?;
-            put(out, handle, "out")
-        })
-    }
+    unsafe { query(g, object, out, |core, id| Ok(core.handle(id)?)) }
 }
 
 /// Writes the object's version to `*out`: 0 when tracked, bumped by every event on it.
@@ -119,12 +124,7 @@ pub unsafe extern "C" fn dw_version(
     out: *mut u64,
 ) -> dw_status {
     // SAFETY: the caller's contract covers `g` and `out`.
-    unsafe {
-        with_graph(g, |ctx| {
-            let v = ctx.core.version(ctx.object(object))?;
-            put(out, v, "out")
-        })
-    }
+    unsafe { query(g, object, out, |core, id| Ok(core.version(id)?)) }
 }
 
 /// Writes whether the object has at least one dependent unit to `*out`. From inside a
@@ -144,12 +144,7 @@ pub unsafe extern "C" fn dw_is_watched(
     out: *mut bool,
 ) -> dw_status {
     // SAFETY: the caller's contract covers `g` and `out`.
-    unsafe {
-        with_graph(g, |ctx| {
-            let w = ctx.core.is_watched(ctx.object(object))?;
-            put(out, w, "out")
-        })
-    }
+    unsafe { query(g, object, out, |core, id| Ok(core.is_watched(id)?)) }
 }
 
 /// Writes whether a new dependency on (`object`, `aspect`) would pass the storm policy
@@ -170,11 +165,8 @@ pub unsafe extern "C" fn dw_is_stable(
 ) -> dw_status {
     // SAFETY: the caller's contract covers `g` and `out`.
     unsafe {
-        with_graph(g, |ctx| {
-            let s = ctx
-                .core
-                .is_stable(ctx.object(object), aspect_of(&aspect)?)?;
-            put(out, s, "out")
+        query(g, object, out, |core, id| {
+            Ok(core.is_stable(id, aspect_of(&aspect)?)?)
         })
     }
 }
@@ -220,11 +212,8 @@ pub unsafe extern "C" fn dw_would_fire(
 ) -> dw_status {
     // SAFETY: the caller's contract covers `g` and `out`.
     unsafe {
-        with_graph(g, |ctx| {
-            let f = ctx
-                .core
-                .would_fire(ctx.object(object), aspect_of(&aspect)?)?;
-            put(out, f, "out")
+        query(g, object, out, |core, id| {
+            Ok(core.would_fire(id, aspect_of(&aspect)?)?)
         })
     }
 }
