@@ -3,7 +3,7 @@
 
 use std::ffi::c_void;
 
-use dw::{CellHandle, Dep, Error, Site};
+use dw::{CellHandle, Dep, Error, Site, Ticket, UnitId};
 
 use crate::boundary::{
     self, Ctx, Failure, aspect_of, aspect_to_c, fill, opt_str, put, slice, with_graph,
@@ -59,6 +59,41 @@ unsafe fn deps_of(ctx: &Ctx<'_>, deps: &[dw_dep], out: &mut Vec<Dep>) -> Result<
     Ok(())
 }
 
+/// What every registration from C shares: `out` checked, an empty array refused before
+/// the ticket is looked at (the core's order of refusals), the ticket resolved, and the
+/// new unit recorded and written to `*out`.
+///
+/// # Safety
+///
+/// `g` is NULL or a graph from `dw_graph_new`; `items` is NULL or points at `n`
+/// readable `T`s; `out` is NULL or writable.
+unsafe fn registration<T>(
+    g: *mut dw_graph,
+    items: *const T,
+    n: usize,
+    what: &str,
+    ticket: Option<dw_ticket>,
+    out: *mut dw_unit,
+    register: impl FnOnce(&mut Ctx<'_>, &[T], Option<Ticket>) -> Result<UnitId, Failure>,
+) -> dw_status {
+    // SAFETY: the caller's contract covers `g`, `items` and `out`.
+    unsafe {
+        with_graph(g, |ctx| {
+            if out.is_null() {
+                return Err(Failure::null("out"));
+            }
+            let items = slice(items, n, what)?;
+            if items.is_empty() {
+                return Err(Error::NoDependencies.into());
+            }
+            let ticket = ticket.map(|t| ctx.ticket(t)).transpose()?;
+            let unit = register(ctx, items, ticket)?;
+            let raw = ctx.registered(unit);
+            put(out, raw, "out")
+        })
+    }
+}
+
 /// # Safety
 ///
 /// As [`dw_register_with_ticket`].
@@ -70,34 +105,24 @@ unsafe fn register(
     ticket: Option<dw_ticket>,
     out: *mut dw_unit,
 ) -> dw_status {
-    // SAFETY: the caller's contract covers `g`, `deps` and `out`.
-    unsafe {
-        with_graph(g, |ctx| {
-            if out.is_null() {
-                return Err(Failure::null("out"));
-            }
-            let deps = slice(deps, n_deps, "deps")?;
-            if deps.is_empty() {
-                // Refused before the ticket is looked at, as the core does.
-                return Err(Error::NoDependencies.into());
-            }
-            let ticket = ticket.map(|t| ctx.ticket(t)).transpose()?;
-            // The side's dependency buffer, so a registration allocates nothing here.
-            let mut buf = std::mem::take(&mut ctx.side().deps_buf);
-            let unit = deps_of(ctx, deps, &mut buf).and_then(|()| {
-                let deps = buf.drain(..);
-                Ok(match ticket {
-                    Some(t) => ctx.core.register_with_ticket(&t, deps, payload)?,
-                    None => ctx.core.register(deps, payload)?,
-                })
-            });
-            buf.clear();
-            ctx.side().deps_buf = buf;
-            let unit = unit?;
-            let raw = ctx.registered(unit);
-            put(out, raw, "out")
-        })
-    }
+    let register = |ctx: &mut Ctx<'_>, deps: &[dw_dep], ticket: Option<Ticket>| {
+        // The side's dependency buffer, so a registration allocates nothing here.
+        let mut buf = std::mem::take(&mut ctx.side().deps_buf);
+        // SAFETY: the caller's contract: each dependency's name is NULL or
+        // NUL-terminated.
+        let unit = unsafe { deps_of(ctx, deps, &mut buf) }.and_then(|()| {
+            let deps = buf.drain(..);
+            Ok(match ticket {
+                Some(t) => ctx.core.register_with_ticket(&t, deps, payload)?,
+                None => ctx.core.register(deps, payload)?,
+            })
+        });
+        buf.clear();
+        ctx.side().deps_buf = buf;
+        unit
+    };
+    // SAFETY: the caller's contract, passed on unchanged.
+    unsafe { registration(g, deps, n_deps, "deps", ticket, out, register) }
 }
 
 /// Registers a unit with the payload and the dependencies `deps[0..n_deps)`, each an
@@ -199,30 +224,18 @@ unsafe fn register_cells(
     ticket: Option<dw_ticket>,
     out: *mut dw_unit,
 ) -> dw_status {
-    // SAFETY: the caller's contract covers `g`, `cells` and `out`.
-    unsafe {
-        with_graph(g, |ctx| {
-            if out.is_null() {
-                return Err(Failure::null("out"));
-            }
-            let cells = slice(cells, n_cells, "cells")?;
-            if cells.is_empty() {
-                return Err(Error::NoDependencies.into());
-            }
-            // The ticket before the handles: the core's order of refusals.
-            let ticket = ticket.map(|t| ctx.ticket(t)).transpose()?;
-            let mut handles: Vec<(CellHandle, Site)> = Vec::with_capacity(cells.len());
-            for c in cells {
-                handles.push((ctx.cell_handle(c.cell)?, c.site));
-            }
-            let unit = match ticket {
-                Some(t) => ctx.core.register_cells_with_ticket(&t, handles, payload)?,
-                None => ctx.core.register_cells(handles, payload)?,
-            };
-            let raw = ctx.registered(unit);
-            put(out, raw, "out")
+    let register = |ctx: &mut Ctx<'_>, cells: &[dw_cell_dep], ticket: Option<Ticket>| {
+        let mut handles: Vec<(CellHandle, Site)> = Vec::with_capacity(cells.len());
+        for c in cells {
+            handles.push((ctx.cell_handle(c.cell)?, c.site));
+        }
+        Ok(match ticket {
+            Some(t) => ctx.core.register_cells_with_ticket(&t, handles, payload)?,
+            None => ctx.core.register_cells(handles, payload)?,
         })
-    }
+    };
+    // SAFETY: the caller's contract, passed on unchanged.
+    unsafe { registration(g, cells, n_cells, "cells", ticket, out, register) }
 }
 
 /// Registers a unit whose dependencies are cell handles with sites,
