@@ -542,11 +542,13 @@ static void test_dict_adapter(void) {
   CHECK_STATUS(dw_get_adapter_stats(g, DW_KIND_CUSTOM_BASE + 1, &s), DW_ERR_UNKNOWN_ENUM);
   CHECK_STATUS(dw_get_adapter_stats(g, DW_KIND_DICT, NULL), DW_ERR_NULL_POINTER);
 
-  /* Watch requests: Watch on the first dependent, Unwatch on the last. */
+  /* Watch requests. The dict at 0x1000 was deallocated before this first drain, so
+     its requests are dropped: a dead dict's handle is never handed out. */
   dw_watch_request reqs[32];
   size_t n = 0;
   CHECK_OK(dw_drain_watch_requests(g, reqs, 32, &n));
-  CHECK(n >= 2 && reqs[0].action == DW_WATCH_WATCH && reqs[0].handle == 0x1000 && reqs[0].kind == DW_KIND_DICT);
+  for (size_t i = 0; i < n; i++)
+    CHECK(reqs[i].handle != 0x1000);
   CHECK_OK(dw_drain_watch_requests(g, reqs, 32, &n));
   CHECK(n == 0);
   dw_object d2;
