@@ -92,8 +92,6 @@ mod fire;
 mod graph;
 mod id;
 pub mod prefilter;
-#[cfg(feature = "replay")]
-pub mod replay;
 mod stats;
 pub mod unit_set;
 

@@ -1,4 +1,4 @@
-//! The `depwatch` command (feature `cli`):
+//! The `depwatch` command:
 //!
 //! ```text
 //! depwatch replay FILE... [--engine depwatch|callbacks|callbacks-lazy|bloom-scan|all] [--json] [--budget-ms N]
@@ -19,9 +19,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use depwatch::replay::driver::{self, Replay};
-use depwatch::replay::engines::{ENGINES, engine};
-use depwatch::replay::trace::Trace;
+use depwatch_bench::driver::{self, Replay};
+use depwatch_bench::engines::{ENGINES, engine};
+use depwatch_bench::trace::Trace;
 
 /// `print!` for the command's output, through [`emit`].
 macro_rules! out {
@@ -55,7 +55,7 @@ fn emit(args: std::fmt::Arguments<'_>) {
     std::process::exit(2);
 }
 
-mod workloads;
+mod bench;
 
 // ----- peak heap bytes: a counting global allocator -----------------------------------
 
@@ -305,7 +305,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("replay") => replay_command(&args[1..]),
-        Some("bench") => workloads::bench_command(&args[1..]),
+        Some("bench") => bench::bench_command(&args[1..]),
         _ => Err("usage: depwatch replay FILE... [--engine NAME|all] [--json] [--budget-ms N]\n       depwatch bench [--quick]".into()),
     };
     match result {
@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn footprint_table_measures_every_engine_on_the_same_edges() {
         let _alone = alone();
-        let (rows, estimate) = workloads::footprints(2_000);
+        let (rows, estimate) = bench::footprints(2_000);
         let names: Vec<&str> = rows.iter().map(|r| r.name).collect();
         assert_eq!(names[..ENGINES.len()], ENGINES);
         assert_eq!(names[ENGINES.len()..], ["depwatch graph"]);

@@ -1,4 +1,4 @@
-//! The `depwatch` command's contract (feature `cli`; run by `cargo test --all-features`).
+//! The `depwatch` command's contract.
 
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 
 use std::io::BufRead;
 
-use crate::{Aspect, Kind};
+use depwatch::{Aspect, Kind};
 
 /// One trace line.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,9 +7,9 @@
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use depwatch::replay::driver::{Replay, check};
-use depwatch::replay::engines::ENGINES;
-use depwatch::replay::trace::Trace;
+use depwatch_bench::driver::{Replay, check};
+use depwatch_bench::engines::ENGINES;
+use depwatch_bench::trace::Trace;
 
 /// The "Expected results (exact replay)" table of `FORMAT.md`:
 /// (file, O, U, M, D, X, edges, M that hit, by M, by D, live at end).
@@ -175,7 +175,7 @@ fn in_repo_trace_replays_exactly_on_every_engine() {
 fn shared_traces_replay_exactly_on_every_engine() {
     let dir: PathBuf = std::env::var_os("DEPWATCH_TRACES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces"));
     let present: Vec<_> = EXPECTED.iter().filter(|r| dir.join(r.0).exists()).collect();
     if present.is_empty() {
         eprintln!(
