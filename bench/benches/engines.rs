@@ -15,7 +15,6 @@
 //! replays any trace. The engines are in `bench/src/engines.rs`.
 
 use std::hint::black_box;
-use std::io::BufReader;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use depwatch::Aspect;
@@ -203,8 +202,7 @@ fn batch(c: &mut Criterion) {
 }
 
 fn load(path: &std::path::Path) -> Trace {
-    let file = std::fs::File::open(path).unwrap();
-    Trace::read(BufReader::new(flate2::read::GzDecoder::new(file))).unwrap()
+    Trace::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn replay_trace(c: &mut Criterion) {

@@ -134,3 +134,78 @@ fn a_closed_stdout_ends_quietly_like_sigpipe() {
     assert_eq!(out.status.code(), Some(141), "{err}");
     assert!(err.is_empty(), "no panic, no message: {err}");
 }
+
+/// Runs `depwatch replay` on a trace made of `body` after the header, and checks that
+/// it is refused with exit status 2, naming `line` and what is wrong, before any table.
+fn refused(test: &str, body: &str, line: usize, message: &str) {
+    let dir = std::env::temp_dir().join(format!("depwatch-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.trace");
+    std::fs::write(&path, format!("# depwatch-trace v1 {test}\n{body}")).unwrap();
+    let (code, out, err) = depwatch(&["replay", path.to_str().unwrap(), "--engine", "all"]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(code, 2, "{test}: {err}");
+    assert!(out.is_empty(), "{test}: no table for a bad trace: {out}");
+    let want = format!("line {line}: {message}");
+    assert!(err.contains(&want), "{test}: expected {want:?} in {err:?}");
+}
+
+#[test]
+fn a_mutation_of_an_undeclared_object_is_refused() {
+    refused(
+        "m-undeclared",
+        "O 1 dict\nU 1 1:x\nM 2 x dict.ADDED\n",
+        4,
+        "an M line on an object with no O line",
+    );
+}
+
+#[test]
+fn a_dependency_on_an_undeclared_object_is_refused() {
+    refused(
+        "u-undeclared",
+        "O 1 dict\nU 1 1:x 3:y\n",
+        3,
+        "a U dependency on an object with no O line",
+    );
+}
+
+#[test]
+fn a_mutation_after_the_objects_death_is_refused() {
+    refused(
+        "m-after-d",
+        "O 1 dict\nU 1 1:x\nD 1\nM 1 x dict.MODIFIED\n",
+        5,
+        "an M line on an object after its D line",
+    );
+}
+
+#[test]
+fn a_drop_before_its_unit_is_refused() {
+    refused(
+        "x-before-u",
+        "O 1 dict\nX 1\nU 1 1:x\n",
+        3,
+        "an X line before the unit's U line",
+    );
+}
+
+#[test]
+fn a_duplicate_unit_is_refused() {
+    refused(
+        "duplicate-u",
+        "O 1 dict\nU 1 1:x\nU 2 1:y\nU 1 1:z\n",
+        5,
+        "a second U line for a unit",
+    );
+}
+
+#[test]
+fn a_keyed_dict_event_on_the_whole_object_is_refused() {
+    refused(
+        "added-star",
+        "O 1 dict\nU 1 1:x\nM 1 * dict.ADDED\n",
+        4,
+        "a keyed dict event with aspect `*`",
+    );
+}

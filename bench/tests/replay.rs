@@ -4,7 +4,6 @@
 //! this always runs; the other shared traces are replayed too when
 //! `DEPWATCH_TRACES` (default `../shared/traces`) holds them.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use depwatch_bench::driver::{Replay, check};
@@ -123,8 +122,7 @@ const EXPECTED: [Row; 7] = [
 ];
 
 fn load(path: &Path) -> Trace {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Trace::read(BufReader::new(flate2::read::GzDecoder::new(file))).unwrap()
+    Trace::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn assert_exact(file: &str, trace: &Trace) {

@@ -14,7 +14,6 @@
 //! side-by-side table.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::BufReader;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -122,13 +121,7 @@ fn held_after<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
 // ----- replay -------------------------------------------------------------------------
 
 fn load(path: &str) -> Result<Trace, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
-    let trace = if path.ends_with(".gz") {
-        Trace::read(BufReader::new(flate2::read::GzDecoder::new(file)))
-    } else {
-        Trace::read(BufReader::new(file))
-    };
-    trace.map_err(|e| format!("{path}: {e}"))
+    Trace::open(path).map_err(|e| format!("{path}: {e}"))
 }
 
 struct Row {
