@@ -192,6 +192,9 @@ pub struct Workload {
     pub prepare: Option<Work>,
     /// The work patches: engines that cannot (the bloom scan) get no figure.
     pub patches: bool,
+    /// The timed event invalidates units on a freshly built engine. Lazy callbacks do
+    /// no cleanup at all there, so their figure is a cost floor, not a competitor.
+    pub cold_invalidation: bool,
     /// Operations per timed run, for the per-op figure.
     pub ops: usize,
     /// What one operation is (`"event"`, `"unit"`, `"edge"`), for the per-op figure.
@@ -219,11 +222,14 @@ pub fn workloads_at(n: usize) -> Vec<Workload> {
 
 /// Every workload of `depwatch bench` at `n` background units, in table order.
 pub fn workloads(n: usize) -> Vec<Workload> {
+    let units = |k: usize| if k == 1 { "unit" } else { "units" };
+    let deps = |d: usize| if d == 1 { "dep" } else { "deps" };
     // 1000 events on keys nobody depends on, of `object`.
     let quiet = |name: &str, object: u64| Workload {
         name: name.into(),
         reuse: true,
         patches: false,
+        cold_invalidation: false,
         prepare: None,
         ops: 1000,
         unit: "event",
@@ -240,9 +246,10 @@ pub fn workloads(n: usize) -> Vec<Workload> {
     ];
     for k in [1usize, 10, 100, 1000] {
         w.push(Workload {
-            name: format!("invalidate {k} units x 8 deps"),
+            name: format!("invalidate {k} {} x 8 deps", units(k)),
             reuse: false,
             patches: false,
+            cold_invalidation: true,
             prepare: None,
             ops: k,
             unit: "unit",
@@ -258,9 +265,10 @@ pub fn workloads(n: usize) -> Vec<Workload> {
     for k in [1usize, 10, 100, 1000] {
         let round = std::cell::Cell::new(0u64);
         w.push(Workload {
-            name: format!("invalidate {k} units x 8 deps, warm"),
+            name: format!("invalidate {k} {} x 8 deps, warm", units(k)),
             reuse: true,
             patches: false,
+            cold_invalidation: false,
             prepare: Some(Box::new(move |e, _| {
                 let r = round.get() + 1;
                 round.set(r);
@@ -278,9 +286,10 @@ pub fn workloads(n: usize) -> Vec<Workload> {
         let round = std::cell::Cell::new(0u64);
         let first = move |r: u64| 10_000_000 + r * k as u64;
         w.push(Workload {
-            name: format!("patch {k} units x 8 deps, warm"),
+            name: format!("patch {k} {} x 8 deps, warm", units(k)),
             reuse: true,
             patches: true,
+            cold_invalidation: false,
             prepare: Some(Box::new(move |e, _| {
                 let r = round.get();
                 (first(r)..first(r) + k as u64).for_each(|u| e.drop_unit(u));
@@ -295,9 +304,10 @@ pub fn workloads(n: usize) -> Vec<Workload> {
     }
     for d in [1usize, 8, 64] {
         w.push(Workload {
-            name: format!("register, {d} deps"),
+            name: format!("register, {d} {}", deps(d)),
             reuse: false,
             patches: false,
+            cold_invalidation: false,
             prepare: None,
             ops: 1000 * d,
             unit: "edge",
@@ -318,6 +328,7 @@ pub fn workloads(n: usize) -> Vec<Workload> {
         name: "churn: register + drop, 8 deps".into(),
         reuse: false,
         patches: false,
+        cold_invalidation: false,
         prepare: None,
         ops: 1000,
         unit: "unit",
@@ -333,6 +344,7 @@ pub fn workloads(n: usize) -> Vec<Workload> {
         name: "batch of 500 events, 50 overlapping units".into(),
         reuse: false,
         patches: false,
+        cold_invalidation: false,
         prepare: None,
         ops: 500,
         unit: "event",
@@ -442,7 +454,7 @@ mod tests {
         for row in [
             "quiet event, unwatched object",
             "invalidate 1000 units x 8 deps, warm",
-            "patch 1 units x 8 deps, warm",
+            "patch 1 unit x 8 deps, warm",
         ] {
             assert!(large.iter().any(|name| name == row), "{row} runs at 1M");
         }
@@ -465,6 +477,7 @@ mod tests {
             reuse,
             prepare: None,
             patches: false,
+            cold_invalidation: false,
             ops: 1,
             unit: "op",
             setup: Box::new(move |_| {

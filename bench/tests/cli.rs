@@ -51,12 +51,23 @@ fn replay_all_engines_as_json() {
             "units",
             "edges",
             "invalidations",
+            "met",
             "spurious",
+            "missed",
             "ns_per_event",
+            "loop_ns_per_event",
             "peak_bytes",
         ] {
             field(line, f);
         }
+        // The replay loop's own time, measured once per trace, is in every object.
+        assert_eq!(
+            field(line, "loop_ns_per_event"),
+            field(lines[0], "loop_ns_per_event")
+        );
+        assert!(field(line, "loop_ns_per_event").parse::<f64>().unwrap() > 0.0);
+        // Every engine meets all 23 required invalidations, the bloom scan included.
+        assert_eq!(field(line, "met"), "23", "{line}");
         assert_eq!(field(line, "trace"), "\"test_functools\"");
         assert_eq!(field(line, "events"), "23711");
         assert_eq!(field(line, "edges"), "1544");
@@ -85,7 +96,59 @@ fn replay_text_output_ends_with_ratios() {
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no loop-only row: {out}"));
     assert!(floor > 0.0, "{out}");
-    assert!(out.contains("x net of the replay loop"), "{out}");
+    assert!(
+        out.contains("x net of the replay loop") || out.contains("not measurable"),
+        "{out}"
+    );
+    // The legend says what the columns mean, and that an early kill is met.
+    for word in [
+        "met:",
+        "spurious:",
+        "missed:",
+        "an early kill counts as met",
+    ] {
+        assert!(out.contains(word), "no {word:?} in {out}");
+    }
+    // The table's "met" column: the bloom scan meets all 23 while it invalidates more.
+    let bloom = out.lines().find(|l| l.starts_with("bloom-scan")).unwrap();
+    let cols: Vec<&str> = bloom.split_whitespace().collect();
+    assert_eq!(cols[4], "23", "{bloom}");
+    assert!(cols[3].parse::<usize>().unwrap() > 23, "{bloom}");
+    for line in out.lines() {
+        assert!(line.chars().count() <= 100, "{line}");
+    }
+}
+
+#[test]
+fn help_goes_to_stdout_with_status_0() {
+    for args in [
+        &["--help"][..],
+        &["-h"],
+        &["help"],
+        &["replay", "--help"],
+        &["replay", TRACE, "-h"],
+        &["bench", "--help"],
+    ] {
+        let (code, out, err) = depwatch(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.starts_with("usage: depwatch"), "{args:?}: {out}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+    let (_, out, _) = depwatch(&["replay", "--help"]);
+    for option in ["--engine", "--json", "--budget-ms", "Exit status"] {
+        assert!(out.contains(option), "{option}: {out}");
+    }
+    let (_, out, _) = depwatch(&["bench", "--help"]);
+    assert!(out.contains("--quick"), "{out}");
+    // With no command, or a wrong one, the usage goes to stderr with status 2.
+    for args in [&[][..], &["frobnicate"], &["bench", "--slow"]] {
+        let (code, out, err) = depwatch(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            out.is_empty() && err.contains("usage: depwatch"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -94,6 +157,11 @@ fn bad_input_exits_2_with_a_clear_error() {
     assert_eq!(code, 2);
     assert!(
         err.contains("/no/such/file.trace.gz") && err.contains("No such file"),
+        "{err}"
+    );
+    // A missing file says where the real traces live, and which one a clone has.
+    assert!(
+        err.contains("../shared/traces/") && err.contains("bench/tests/data/"),
         "{err}"
     );
 

@@ -11,11 +11,92 @@ use depwatch_bench::workloads::{
 
 use crate::held_after;
 
+/// `depwatch bench --help`.
+pub const USAGE: &str = "usage: depwatch bench [--quick]
+
+Runs the synthetic workloads on every engine in this process and prints one table:
+median ns per operation, and under each row that engine's time over depwatch's.
+Then the heap every engine holds for the same dependencies.
+
+  --quick   1k and 10k units and a 5 ms budget per figure (about a minute),
+            instead of 1k to 1M units and 200 ms (several minutes)
+";
+
+/// The longest line `bench` prints, in columns (asserted by the tests).
+#[cfg(test)]
+const WIDTH: usize = 100;
+
+/// The engine columns' headings, in [`ENGINES`] order.
+const HEADINGS: [&str; 4] = ["depwatch", "callbacks", "lazy cb", "bloom"];
+
+/// The legend printed above the table.
+const LEGEND: [&str; 5] = [
+    "median ns per operation, every engine on the same workload in this process",
+    "under each row: that engine's time over depwatch's (above 1.00x, depwatch is faster)",
+    "lazy cb: callbacks-lazy; bloom: bloom-scan, which cannot patch (n/a)",
+    "extra: the bloom scan's spurious invalidations per run",
+    "runs: how many timed runs the row's least-sampled median is of",
+];
+
+/// The footnote for the `*` figures, printed under the table.
+const FLOOR_NOTE: [&str; 2] = [
+    "* lazy callbacks on a fresh engine skip all cleanup: a cost floor, not a competitor",
+    "  (in the warm rows their dead callbacks pile up, and every event walks them)",
+];
+
+/// The table's heading line.
+fn heading() -> String {
+    let mut line = format!("{:<41} {:>5}", "workload", "per");
+    for h in HEADINGS {
+        line += &format!(" {h:>9}");
+    }
+    line + &format!(" {:>5} {:>4}", "extra", "runs")
+}
+
+/// One workload's two lines: each engine's median per operation (`None`: the engine
+/// cannot run it), then each engine's time over depwatch's. With `floor`, the lazy
+/// callbacks' figures are marked `*` (see [`FLOOR_NOTE`]).
+fn row(
+    name: &str,
+    unit: &str,
+    ns: &[Option<f64>],
+    bloom_extra: Option<usize>,
+    runs: usize,
+    floor: bool,
+) -> [String; 2] {
+    let mark = |i: usize| {
+        if floor && ENGINES[i] == "callbacks-lazy" {
+            "*"
+        } else {
+            ""
+        }
+    };
+    let mut times = format!("{name:<41} {unit:>5}");
+    let mut ratios = format!("{:<41} {:>5}", "", "");
+    for (i, v) in ns.iter().enumerate() {
+        let cell = v.map_or("n/a".to_string(), |v| format!("{v:.1}{}", mark(i)));
+        times += &format!(" {cell:>9}");
+        let ratio = match (i, v, ns[0]) {
+            (0, _, _) => String::new(),
+            (_, Some(v), Some(dw)) => format!("{:.2}x{}", v / dw, mark(i)),
+            _ => "n/a".to_string(),
+        };
+        ratios += &format!(" {ratio:>9}");
+    }
+    let extra = bloom_extra.map_or("n/a".to_string(), |x| x.to_string());
+    times += &format!(" {extra:>5} {runs:>4}");
+    [times, ratios.trim_end().to_string()]
+}
+
 pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
     let quick = match args {
         [] => false,
         [q] if q == "--quick" => true,
-        _ => return Err("usage: depwatch bench [--quick]".into()),
+        [h] if h == "--help" || h == "-h" => {
+            out!("{USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => return Err(USAGE.lines().next().unwrap_or_default().into()),
     };
     let (sizes, budget): (&[usize], _) = if quick {
         (&[1_000, 10_000], Duration::from_millis(5))
@@ -26,20 +107,14 @@ pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
         )
     };
     warm_up();
-    outln!("median ns per operation, every engine on the same workload in this process");
-    outln!(
-        "(x/dw: that engine's time over depwatch's; bloom extra: spurious invalidations per run;"
-    );
-    outln!("runs: the fewest timed runs any engine's median is of)");
-    out!("{:<44} {:>7} {:>6}", "workload", "units", "per");
-    for e in ENGINES {
-        out!(" {e:>14}");
+    for line in LEGEND {
+        outln!("{line}");
     }
-    for e in &ENGINES[1..] {
-        out!(" {:>10}", format!("{}/dw", short(e)));
-    }
-    outln!(" {:>12} {:>5}", "bloom extra", "runs");
+    let mut floors = false;
     for &n in sizes {
+        outln!();
+        outln!("at {n} units");
+        outln!("{}", heading());
         for w in workloads_at(n) {
             let runs: Vec<Option<Measured>> =
                 ENGINES.iter().map(|e| measure(e, &w, budget)).collect();
@@ -47,26 +122,30 @@ pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
                 .iter()
                 .map(|r| r.map(|m| m.median / w.ops as f64))
                 .collect();
-            out!("{:<44} {:>7} {:>6}", w.name, n, w.unit);
-            for v in &ns {
-                match v {
-                    Some(v) => out!(" {v:>14.1}"),
-                    None => out!(" {:>14}", "n/a"),
-                }
-            }
-            for v in &ns[1..] {
-                match (v, ns[0]) {
-                    (Some(v), Some(dw)) => out!(" {:>9.1}x", v / dw),
-                    _ => out!(" {:>10}", "n/a"),
-                }
-            }
             // Invalidations the bloom scan made beyond the exact ones, per run.
-            match (runs[3], runs[0]) {
-                (Some(bloom), Some(dw)) => out!(" {:>12}", bloom.invalidated - dw.invalidated),
-                _ => out!(" {:>12}", "n/a"),
-            }
+            let extra = match (runs[3], runs[0]) {
+                (Some(bloom), Some(dw)) => Some(bloom.invalidated - dw.invalidated),
+                _ => None,
+            };
             let fewest = runs.iter().flatten().map(|m| m.samples).min();
-            outln!(" {:>5}", fewest.unwrap_or(0));
+            floors |= w.cold_invalidation;
+            let lines = row(
+                &w.name,
+                w.unit,
+                &ns,
+                extra,
+                fewest.unwrap_or(0),
+                w.cold_invalidation,
+            );
+            for line in lines {
+                outln!("{line}");
+            }
+        }
+    }
+    if floors {
+        outln!();
+        for line in FLOOR_NOTE {
+            outln!("{line}");
         }
     }
     print_footprints(if quick { 100_000 } else { 1_000_000 });
@@ -147,17 +226,77 @@ fn print_footprints(n: usize) {
             r.peak
         );
     }
+    outln!("(depwatch graph: the library alone, without the engine's trace-id maps;");
     outln!(
-        "(depwatch graph: the library alone, without the engine's trace-id maps; its own estimate, stats().bytes: {:.1} bytes/edge)",
+        " its own estimate, stats().bytes: {:.1} bytes/edge)",
         estimate as f64 / rows[0].edges as f64
     );
 }
 
-fn short(engine: &str) -> &str {
-    match engine {
-        "callbacks" => "cb",
-        "callbacks-lazy" => "lazy",
-        "bloom-scan" => "bloom",
-        other => other,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_fits_a_100_column_terminal() {
+        let wide = [Some(9_999_999.9), Some(0.1), Some(123_456.7), None];
+        let name = "batch of 500 events, 50 overlapping units";
+        let lines: Vec<String> = [heading()]
+            .into_iter()
+            .chain(row(name, "event", &wide, Some(99_999), 200, true))
+            .chain(row(name, "unit", &wide, None, 3, false))
+            .chain(LEGEND.iter().chain(&FLOOR_NOTE).map(|l| l.to_string()))
+            .chain(USAGE.lines().map(str::to_string))
+            .collect();
+        for line in &lines {
+            assert!(
+                line.chars().count() <= WIDTH,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
+        for w in workloads_at(1_000_000).iter().chain(&workloads_at(1_000)) {
+            assert!(w.name.len() <= 41, "{} overflows its column", w.name);
+        }
+    }
+
+    #[test]
+    fn cold_lazy_callbacks_are_marked_as_a_floor() {
+        let ns = [Some(100.0), Some(200.0), Some(50.0), None];
+        let [times, ratios] = row("invalidate 1 unit x 8 deps", "unit", &ns, None, 9, true);
+        assert!(
+            times.contains(" 50.0*") && ratios.contains(" 0.50x*"),
+            "{times}\n{ratios}"
+        );
+        assert!(
+            ratios.contains(" 2.00x ") && ratios.ends_with("n/a"),
+            "{ratios}"
+        );
+        let [times, ratios] = row(
+            "invalidate 1 unit x 8 deps, warm",
+            "unit",
+            &ns,
+            None,
+            9,
+            false,
+        );
+        assert!(
+            !times.contains('*') && !ratios.contains('*'),
+            "{times}\n{ratios}"
+        );
+        assert!(FLOOR_NOTE[0].contains("cost floor, not a competitor"));
+        // Every fresh-engine invalidation row, and only those, is marked.
+        let marked: Vec<String> = workloads_at(1_000)
+            .into_iter()
+            .filter(|w| w.cold_invalidation)
+            .map(|w| w.name)
+            .collect();
+        assert_eq!(
+            marked,
+            [1, 10, 100, 1000].map(|k| format!(
+                "invalidate {k} {} x 8 deps",
+                if k == 1 { "unit" } else { "units" }
+            ))
+        );
     }
 }
