@@ -9,7 +9,7 @@
 //! * `churn/8`: registering and dropping a unit with 8 dependencies.
 //! * `batch/500`: 500 events in one batch over 50 overlapping units.
 //! * `replay/*`: every shared trace under `DEPWATCH_TRACES` (default
-//!   `../shared/traces`) when present, else the in-repo copy of one.
+//!   `shared/traces` beside the repository) when present, else the in-repo copy of one.
 //!
 //! `depwatch bench` prints the same comparisons as one table; `depwatch replay`
 //! replays any trace. The engines are in `bench/src/engines.rs`.

@@ -271,7 +271,11 @@ impl<R: BufRead> TraceReader<R> {
 
 fn malformed(line: usize, message: &'static str, text: &str) -> TraceError {
     let mut text = text.to_string();
-    text.truncate(text.floor_char_boundary(200));
+    let mut end = text.len().min(200);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
     TraceError::Malformed {
         line,
         message,
@@ -444,6 +448,19 @@ mod tests {
         for bad in ["\\", "\\x2", "\\xzz", "\\q", "a\\e"] {
             assert_eq!(parse_aspect(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_long_line_is_quoted_cut_at_a_character_boundary() {
+        let line = format!("Q {}", "ü".repeat(300));
+        let Err(TraceError::Malformed { text, line, .. }) =
+            Trace::read(format!("# depwatch-trace v1 x\n{line}\n").as_bytes())
+        else {
+            panic!("an unknown line type is refused");
+        };
+        assert_eq!(line, 2);
+        assert!(text.len() <= 200 && text.len() >= 198, "{}", text.len());
+        assert!(text.starts_with("Q ü"));
     }
 
     #[test]

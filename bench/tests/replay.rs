@@ -2,7 +2,7 @@
 //!
 //! `tests/data/test_functools.trace.gz` is an unmodified copy of a shared trace, so
 //! this always runs; the other shared traces are replayed too when
-//! `DEPWATCH_TRACES` (default `../shared/traces`) holds them.
+//! `DEPWATCH_TRACES` (default: `shared/traces` beside the repository) holds them.
 
 use std::path::{Path, PathBuf};
 
