@@ -18,8 +18,8 @@ Runs the synthetic workloads on every engine in this process and prints one tabl
 median ns per operation, and under each row that engine's time over depwatch's.
 Then the heap every engine holds for the same dependencies.
 
-  --quick   1k and 10k units and a 5 ms budget per figure (about a minute),
-            instead of 1k to 1M units and 200 ms (several minutes)
+  --quick   1k and 10k units and a 5 ms budget per figure (about 40 s on 2 cores),
+            instead of 1k to 1M units and 200 ms (about 7 minutes)
 ";
 
 /// The longest line `bench` prints, in columns (asserted by the tests).
