@@ -17,10 +17,12 @@
 //!
 //! Run: `cargo bench --bench graph`.
 
+mod common;
+
 use std::hint::black_box;
 
+use common::stream;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use depwatch::replay::workloads::stream;
 use depwatch::{Aspect, CellHandle, Dep, Graph, Kind, ObjectId, UnitId, Verdict};
 
 /// `units` units with 8 keyed dependencies each over `objects` dicts of `keys` keys.

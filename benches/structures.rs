@@ -14,11 +14,13 @@
 //!
 //! Run: `cargo bench --bench structures`.
 
+mod common;
+
 use std::hint::black_box;
 
+use common::stream;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use depwatch::prefilter::KeyFilter;
-use depwatch::replay::workloads::stream;
 use roaring::RoaringBitmap;
 
 fn unit_sets(c: &mut Criterion) {

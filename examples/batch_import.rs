@@ -5,5 +5,5 @@ mod scenarios;
 
 fn main() {
     let outcome = scenarios::batch_import::run();
-    println!("{outcome:?}");
+    scenarios::print_outcome(&outcome);
 }

@@ -5,5 +5,5 @@ mod scenarios;
 
 fn main() {
     let outcome = scenarios::builtins_shadowing::run();
-    println!("{outcome:?}");
+    scenarios::print_outcome(&outcome);
 }

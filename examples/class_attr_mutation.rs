@@ -5,5 +5,5 @@ mod scenarios;
 
 fn main() {
     let outcome = scenarios::class_attr_mutation::run();
-    println!("{outcome:?}");
+    scenarios::print_outcome(&outcome);
 }

@@ -5,5 +5,5 @@ mod scenarios;
 
 fn main() {
     let outcome = scenarios::code_swap_inlining::run();
-    println!("{outcome:?}");
+    scenarios::print_outcome(&outcome);
 }

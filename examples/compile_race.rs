@@ -5,5 +5,5 @@ mod scenarios;
 
 fn main() {
     let outcome = scenarios::compile_race::run();
-    println!("{outcome:?}");
+    scenarios::print_outcome(&outcome);
 }

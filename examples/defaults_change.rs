@@ -5,5 +5,5 @@ mod scenarios;
 
 fn main() {
     let outcome = scenarios::defaults_change::run();
-    println!("{outcome:?}");
+    scenarios::print_outcome(&outcome);
 }

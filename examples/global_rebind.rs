@@ -5,5 +5,5 @@ mod scenarios;
 
 fn main() {
     let outcome = scenarios::global_rebind::run();
-    println!("{outcome:?}");
+    scenarios::print_outcome(&outcome);
 }

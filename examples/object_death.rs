@@ -5,5 +5,5 @@ mod scenarios;
 
 fn main() {
     let outcome = scenarios::object_death::run();
-    println!("{outcome:?}");
+    scenarios::print_outcome(&outcome);
 }

@@ -5,5 +5,5 @@ mod scenarios;
 
 fn main() {
     let outcome = scenarios::patch_vs_discard::run();
-    println!("{outcome:?}");
+    scenarios::print_outcome(&outcome);
 }

@@ -5,5 +5,5 @@ mod scenarios;
 
 fn main() {
     let outcome = scenarios::shared_cells::run();
-    println!("{outcome:?}");
+    scenarios::print_outcome(&outcome);
 }

@@ -5,5 +5,5 @@ mod scenarios;
 
 fn main() {
     let outcome = scenarios::storm::run();
-    println!("{outcome:?}");
+    scenarios::print_outcome(&outcome);
 }

@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo run --release --example tour`.
 
+#[allow(dead_code)] // the single-scenario helpers, used by examples/<scenario>.rs
 mod scenarios;
 
 fn main() {
@@ -23,6 +24,9 @@ fn main() {
             "{:<22} {:>7} {:>6} {:>12} {:>8} {:>6}",
             r.name, r.events, r.fired, r.invalidated, r.patched, r.quiet
         );
+    }
+    for line in scenarios::LEGEND {
+        println!("  {line}");
     }
     println!("\nall {} scenarios passed their assertions", rows.len());
     println!(

@@ -85,8 +85,13 @@
 //! assert_eq!(graph.version(globals).unwrap(), 1);
 //! ```
 //!
-//! The design, its invariants and the measured choices behind it are in `design/` in the
-//! repository.
+//! The design and its invariants are in [ARCHITECTURE.md], the measured choices behind
+//! it in [DECISIONS.md], and the numbers in [PERFORMANCE.md], in the repository's
+//! `design/` folder.
+//!
+//! [ARCHITECTURE.md]: https://github.com/depwatch/depwatch/blob/main/design/ARCHITECTURE.md
+//! [DECISIONS.md]: https://github.com/depwatch/depwatch/blob/main/design/DECISIONS.md
+//! [PERFORMANCE.md]: https://github.com/depwatch/depwatch/blob/main/design/PERFORMANCE.md
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -98,8 +103,6 @@ mod fire;
 mod graph;
 mod id;
 pub mod prefilter;
-#[cfg(feature = "replay")]
-pub mod replay;
 mod stats;
 pub mod unit_set;
 

@@ -8,8 +8,10 @@
 //! Keys are never removed from a filter; it is rebuilt from the map when the map grows
 //! past it or shrinks well below it.
 //!
-//! Why this and not the `bloomfilter` or `fastbloom` crates: see `design/DECISIONS.md`
+//! Why this and not the `bloomfilter` or `fastbloom` crates: see [DECISIONS.md]
 //! (`cargo bench --bench structures -- prefilter`).
+//!
+//! [DECISIONS.md]: https://github.com/depwatch/depwatch/blob/main/design/DECISIONS.md
 
 /// fmix64 from MurmurHash3: spreads a VM-provided hash (which may be as weak as
 /// Python's `hash(int) == int`) over all 64 bits.

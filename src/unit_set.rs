@@ -1,10 +1,15 @@
 //! The set of units that depend on one cell: a sorted inline vector while small, a
-//! [`RoaringBitmap`] once large.
+//! roaring bitmap once large.
+//!
+//! The large form is a [`RoaringBitmap`][roaring] from the `roaring` crate.
 //!
 //! The switch point is measured (`cargo bench --bench structures -- unit_set`, recorded
-//! in `design/DECISIONS.md`): below it a sorted `Vec<u32>` is smaller (4 bytes per unit
+//! in [DECISIONS.md]): below it a sorted `Vec<u32>` is smaller (4 bytes per unit
 //! against roaring's per-container overhead) and faster to search, insert and remove;
 //! above it, the vector's O(n) shifting on insert and remove loses to roaring.
+//!
+//! [DECISIONS.md]: https://github.com/depwatch/depwatch/blob/main/design/DECISIONS.md
+//! [roaring]: https://docs.rs/roaring/0.12/roaring/struct.RoaringBitmap.html
 
 use roaring::RoaringBitmap;
 

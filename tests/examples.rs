@@ -144,3 +144,52 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn counts_read_as_words() {
+    use scenarios::plural;
+    assert_eq!(plural(0u64, "unit"), "0 units");
+    assert_eq!(plural(1u64, "unit"), "1 unit");
+    assert_eq!(plural(2u64, "invalidation"), "2 invalidations");
+    assert_eq!(plural(1u64, "time"), "1 time");
+    let one = scenarios::Outcome {
+        name: "demo",
+        events: 1,
+        fired: 1,
+        invalidated: 1,
+        patched: 0,
+        quiet: 0,
+    };
+    assert_eq!(
+        one.describe(),
+        "demo: 1 event (0 quiet); 1 unit fired: 1 invalidated, 0 patched"
+    );
+    let many = scenarios::Outcome {
+        events: 3,
+        fired: 0,
+        quiet: 3,
+        invalidated: 0,
+        ..one
+    };
+    assert_eq!(
+        many.describe(),
+        "demo: 3 events (3 quiet); 0 units fired: 0 invalidated, 0 patched"
+    );
+    // The legend says which columns count units and which count events.
+    let legend = scenarios::LEGEND.join("\n");
+    assert!(legend.contains("events: object changes") && legend.contains("fired: units"));
+}
+
+#[test]
+fn ids_are_explained_as_a_slot_and_its_generation() {
+    use depwatch::{Graph, Kind};
+    let mut g: Graph<()> = Graph::new();
+    let old = g.track(Kind::Dict, 0x10);
+    g.destroy(old, &mut |_, _| depwatch::Verdict::Invalidate)
+        .unwrap();
+    let new = g.track(Kind::Dict, 0x10);
+    let (a, b) = (scenarios::describe_id(old), scenarios::describe_id(new));
+    assert!(a.starts_with("slot ") && a.contains(", generation "), "{a}");
+    assert_ne!(a, b, "a reused slot shows a new generation");
+    assert_eq!(a.split(',').next(), b.split(',').next(), "the same slot");
+}

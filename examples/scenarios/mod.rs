@@ -17,7 +17,7 @@ pub mod shared_cells;
 pub mod storm;
 
 use depwatch::adapters::{CodeAdapter, DictAdapter, FunctionAdapter, TypeAdapter, WatchRequests};
-use depwatch::{Fire, Graph, Verdict};
+use depwatch::{Fire, Graph, ObjectId, Verdict};
 
 /// The payload of a compiled unit in these scenarios: its name.
 pub type Code = &'static str;
@@ -64,6 +64,14 @@ impl Jit {
         }
     }
 }
+
+/// What the summary's columns count, printed under the tour's table and after a
+/// scenario run alone.
+pub const LEGEND: [&str; 3] = [
+    "events: object changes the VM reported; quiet: those that fired no unit",
+    "fired: units fired (a unit fires once per event, or once per batch, with every cause)",
+    "invalidated, patched: how the fired units answered",
+];
 
 /// The per-scenario line of the tour's summary table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +148,46 @@ pub fn all() -> [Scenario; 11] {
     ]
 }
 
+impl Outcome {
+    /// The outcome in words, for a scenario run on its own.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}: {} ({} quiet); {} fired: {} invalidated, {} patched",
+            self.name,
+            plural(self.events, "event"),
+            self.quiet,
+            plural(self.fired, "unit"),
+            self.invalidated,
+            self.patched
+        )
+    }
+}
+
+/// Ends a scenario run on its own: what happened, and what the counts mean.
+pub fn print_outcome(outcome: &Outcome) {
+    println!("{}", outcome.describe());
+    for line in LEGEND {
+        println!("  {line}");
+    }
+}
+
+/// `n` and `noun`, with the noun's plural (an `s`) unless `n` is 1: `plural(1, "unit")`
+/// is `"1 unit"`, `plural(3, "unit")` is `"3 units"`.
+pub fn plural(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    let s = if n == 1 { "" } else { "s" };
+    format!("{n} {noun}{s}")
+}
+
+/// An object ID as the tour explains it: the slot of depwatch's ID table and the
+/// slot's generation, which changes each time the slot is reused, so that an old ID
+/// never equals a new one.
+pub fn describe_id(id: ObjectId) -> String {
+    use slotmap::Key as _;
+    let bits = id.data().as_ffi();
+    format!("slot {}, generation {}", bits as u32, bits >> 32)
+}
+
 /// The VM's hash of a key or attribute name (FNV-1a; any 64-bit hash works).
 pub fn key(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -167,7 +215,7 @@ pub fn answer(
             Verdict::Rearmed => "re-armed",
         };
         let shown = if causes.len() > 3 {
-            format!("{} causes", causes.len())
+            plural(causes.len() as u64, "cause")
         } else {
             causes.join(", ")
         };

@@ -4,7 +4,7 @@
 use depwatch::Error;
 use depwatch::adapters::DictEvent;
 
-use super::{Jit, Outcome, invalidate, key};
+use super::{Jit, Outcome, describe_id, invalidate, key};
 
 pub fn run() -> Outcome {
     let mut jit = Jit::new();
@@ -34,7 +34,12 @@ pub fn run() -> Outcome {
         .register_with(|g| [dicts.key(g, addr, key("k"))], "reads new d['k']")
         .unwrap();
     let new_id = jit.dicts.get(addr).unwrap();
-    println!("   old id {old_id:?}, new id {new_id:?}");
+    println!(
+        "   old d's ID: {}; new d's ID: {}",
+        describe_id(old_id),
+        describe_id(new_id)
+    );
+    println!("   (the slot was reused with a new generation, so the two IDs never compare equal)");
     assert_ne!(old_id, new_id);
     assert_eq!(jit.graph.version(old_id), Err(Error::StaleObject(old_id)));
     assert!(!jit.graph.is_valid(old_unit) && jit.graph.is_valid(new_unit));

@@ -77,7 +77,9 @@ pub fn run() -> Outcome {
         .register_cells([(len, 0)], "f0 again")
         .unwrap_err();
     assert_eq!(refused.error, Error::StaleCell(len));
-    println!("   the cached handle is refused: {}", refused.error);
+    println!(
+        "   the cached handle for globals['len'] is refused as stale: its cell went with the dict"
+    );
 
     // A new module's dict at the same address is a new object with a new cell.
     let module2 = jit.dicts.track(&mut jit.graph, globals);

@@ -5,7 +5,7 @@
 use depwatch::Error;
 use depwatch::adapters::{DictEvent, Values};
 
-use super::{Jit, Outcome, key};
+use super::{Jit, Outcome, key, plural};
 
 /// Runs the loop `iterations` times; returns (invalidations, compiles with the counter
 /// folded, compiles without).
@@ -62,9 +62,15 @@ pub fn run() -> Outcome {
     let (inv, folded, generic) = hot_loop(&mut jit, 10_000);
     let threshold = jit.graph.config().storm_threshold as usize;
     println!(
-        "   1,000 iterations: {inv_small} invalidations; 10,000 iterations: {inv} invalidations"
+        "   1,000 iterations: {}; 10,000 iterations: {}",
+        plural(inv_small as u64, "invalidation"),
+        plural(inv as u64, "invalidation")
     );
-    println!("   compiled {folded} times with `counter` folded, then {generic} time(s) without it");
+    println!(
+        "   compiled {} with `counter` folded, then {} without it",
+        plural(folded as u64, "time"),
+        plural(generic as u64, "time")
+    );
     assert_eq!(inv_small, threshold);
     assert_eq!(inv, threshold);
     assert_eq!((folded, generic), (threshold, 1));

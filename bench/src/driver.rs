@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use hashbrown::HashMap;
 
-use super::engines::{Engine, engine};
-use super::trace::{Event, Trace};
-use crate::{Aspect, Kind};
+use crate::engines::{Engine, engine};
+use crate::trace::{Event, Trace};
+use depwatch::{Aspect, Kind};
 
 /// What one replay did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -142,8 +142,8 @@ pub fn time(name: &str, trace: &Trace, budget: Duration) -> Option<f64> {
 /// its figure minus this one.
 ///
 /// ```
-/// use depwatch::replay::driver::{time, time_loop};
-/// use depwatch::replay::trace::Trace;
+/// use depwatch_bench::driver::{time, time_loop};
+/// use depwatch_bench::trace::Trace;
 /// use std::time::Duration;
 /// let trace = Trace::read("# depwatch-trace v1 t\nO 1 dict\nU 1 1:k\nM 1 k dict.MODIFIED\n".as_bytes()).unwrap();
 /// let floor = time_loop(&trace, Duration::from_millis(1));

@@ -1,59 +1,235 @@
-//! `depwatch bench`: synthetic workloads on every engine, side by side in one process.
+//! The synthetic workloads every engine is compared on, shared by the `engines`
+//! criterion bench and the `depwatch bench` command so that both time the same thing.
+//!
+//! The fixture: `n` background units with 8 keyed dependencies each (fewer after
+//! deduplication) over n/10 (at least 100) dicts of 16 keys, numbered from
+//! [`FIRST_BG`]. Object [`HOT`] is a watched dict that the fan-out units share one key
+//! of; [`IDLE`] is seen but never depended on.
+//!
+//! ```
+//! use depwatch_bench::engines::engine;
+//! use depwatch_bench::workloads::{background, fire_hot, hot_units};
+//! let mut e = engine("depwatch").unwrap();
+//! background(&mut *e, 1_000);
+//! hot_units(&mut *e, 1_000, 10, 0, 1);
+//! let mut out = Vec::new();
+//! fire_hot(&mut *e, &mut out, 10); // panics unless exactly 10 were invalidated
+//! assert_eq!(out.len(), 10);
+//! ```
 
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use depwatch::replay::engines::{ENGINES, Engine, engine};
-use depwatch::replay::workloads::{
-    FIRST_BG, HOT, IDLE, background, background_objects, background_units, batch_events,
-    batch_units, can_patch, fire_hot, hot_units, patch_hot, stream, unit_deps,
-};
-use depwatch::{Aspect, Dep, Graph, Kind, ObjectId};
+use crate::engines::{ENGINES, Engine, engine};
+use depwatch::{Aspect, Kind};
 
-use crate::held_after;
+/// A deterministic xorshift stream, so every run and every engine sees the same inputs.
+pub fn stream(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
+/// The watched dict the fan-out units depend on (key 7) and the batch hits.
+pub const HOT: u64 = 1;
+/// A dict that is seen but has no dependents: quiet events go here.
+pub const IDLE: u64 = 2;
+/// The first background dict.
+pub const FIRST_BG: u64 = 10;
+
+/// How many background dicts a fixture of `n` units has.
+pub fn background_objects(n: usize) -> u64 {
+    (n / 10).max(100) as u64
+}
+
+/// The background's dependency sets, deduplicated: calls `register(unit, deps)` for
+/// each of the `n` units (ids from 1,000,000); returns the edge count.
+pub fn background_units(n: usize, mut register: impl FnMut(u64, &[(u64, Aspect)])) -> usize {
+    let objects = background_objects(n);
+    let mut next = stream(n as u64);
+    let mut deps = Vec::with_capacity(8);
+    let mut edges = 0;
+    for u in 0..n as u64 {
+        deps.clear();
+        for _ in 0..8 {
+            deps.push((FIRST_BG + next() % objects, Aspect::Key(next() % 16)));
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        edges += deps.len();
+        register(1_000_000 + u, &deps);
+    }
+    edges
+}
+
+/// Sets up the background on `e`, and makes [`HOT`] a watched dict with one unit
+/// (999,999) on a key no event touches.
+pub fn background(e: &mut dyn Engine, n: usize) {
+    for o in 1..=background_objects(n) + FIRST_BG {
+        e.object(o, Kind::Dict);
+    }
+    background_units(n, |u, deps| e.register(u, deps));
+    e.register(999_999, &[(HOT, Aspect::Key(u64::MAX))]);
+}
+
+/// Registers `k` fan-out units, ids from `first`, on [`HOT`]'s key 7, each with 7 more
+/// keyed dependencies (keys 101–107) on background dicts, spread by `round` so that a
+/// long-lived engine gets fresh cells each round.
+pub fn hot_units(e: &mut dyn Engine, n: usize, k: usize, round: u64, first: u64) {
+    let objects = background_objects(n);
+    for u in 0..k as u64 {
+        let mut deps = vec![(HOT, Aspect::Key(7))];
+        deps.extend((1..8).map(|s| {
+            (
+                FIRST_BG + (u * 7 + s + round) % objects,
+                Aspect::Key(100 + s),
+            )
+        }));
+        e.register(first + u, &deps);
+    }
+}
+
+/// Checks a fan-out event's invalidations: exact engines make exactly `k`, the bloom
+/// scan at least `k` (it over-invalidates, never under).
+///
+/// # Panics
+/// If the engine invalidated the wrong number of units: a benchmark must not time a
+/// wrong answer.
+pub fn check_fired(e: &dyn Engine, invalidated: usize, k: usize) {
+    let name = e.name();
+    assert!(
+        invalidated == k || (name == "bloom-scan" && invalidated > k),
+        "{name} invalidated {invalidated} of {k}"
+    );
+}
+
+/// The fan-out event: a write to [`HOT`]'s key 7, which every [`hot_units`] unit
+/// depends on. Unchecked, for timing it alone.
+pub fn hot_event(e: &mut dyn Engine, out: &mut Vec<u64>) {
+    e.mutate(HOT, Aspect::Key(7), "dict.MODIFIED", out);
+}
+
+/// [`hot_event`], checked with [`check_fired`].
+pub fn fire_hot(e: &mut dyn Engine, out: &mut Vec<u64>, k: usize) {
+    hot_event(e, out);
+    check_fired(e, out.len(), k);
+}
+
+/// Unit `u`'s `d` keyed dependencies for the registration and churn workloads: key
+/// `first_key + s` of the `s`-th of `d` consecutive background dicts (wrapping), so
+/// all `d` are distinct.
+pub fn unit_deps(n: usize, u: u64, first_key: u64, d: usize) -> Vec<(u64, Aspect)> {
+    let objects = background_objects(n);
+    (0..d as u64)
+        .map(|s| (FIRST_BG + (u + s) % objects, Aspect::Key(first_key + s)))
+        .collect()
+}
+
+/// Whether engine `name` can answer an event by patching (every engine but the bloom
+/// scan).
+pub fn can_patch(name: &str) -> bool {
+    crate::engines::engine(name).is_some_and(|mut e| patch_event(&mut *e, &mut Vec::new()))
+}
+
+/// The patch workload's event: a write to [`HOT`]'s key 7 that every [`hot_units`]
+/// unit answers by patching. Unchecked, for timing it alone; returns whether the
+/// engine can patch.
+pub fn patch_event(e: &mut dyn Engine, out: &mut Vec<u64>) -> bool {
+    e.patch(HOT, Aspect::Key(7), out)
+}
+
+/// Checks a patch event: every engine that patches must patch exactly `k` units.
+///
+/// # Panics
+/// If the engine patched another number of units.
+pub fn check_patched(e: &dyn Engine, patched: usize, k: usize) {
+    assert_eq!(patched, k, "{} patched {patched} of {k}", e.name());
+}
+
+/// [`patch_event`], checked with [`check_patched`].
+///
+/// # Panics
+/// If the engine cannot patch, or patched other than exactly `k` units.
+pub fn patch_hot(e: &mut dyn Engine, out: &mut Vec<u64>, k: usize) {
+    assert!(patch_event(e, out), "{} cannot patch", e.name());
+    check_patched(e, out.len(), k);
+}
+
+/// The batch workload's units: 50 units (ids 1–50) with 20 keys each of [`HOT`], out
+/// of 500 keys, overlapping.
+pub fn batch_units(e: &mut dyn Engine) {
+    for u in 0..50u64 {
+        let deps: Vec<(u64, Aspect)> = (0..20)
+            .map(|i| (HOT, Aspect::Key(1000 + (u * 10 + i) % 500)))
+            .collect();
+        e.register(u + 1, &deps);
+    }
+}
+
+/// The batch workload's events: a write to each of the 500 keys.
+pub fn batch_events() -> Vec<(u64, Aspect)> {
+    (0..500).map(|k| (HOT, Aspect::Key(1000 + k))).collect()
+}
+
+// ----- the rows of `depwatch bench`, and how each is timed ---------------------------
 
 /// Builds the untimed state a workload runs on.
-type Setup = Box<dyn Fn(&mut dyn Engine)>;
+pub type Setup = Box<dyn Fn(&mut dyn Engine)>;
 /// The timed part; appends invalidated units to the vector.
-type Work = Box<dyn Fn(&mut dyn Engine, &mut Vec<u64>)>;
+pub type Work = Box<dyn Fn(&mut dyn Engine, &mut Vec<u64>)>;
 
-struct Workload {
-    name: String,
+/// One row of `depwatch bench`: what to set up, what to time, and how to count it.
+pub struct Workload {
+    /// The row's name, as the table prints it.
+    pub name: String,
     /// One set-up engine serves every sample: the work leaves it as it found it (quiet
     /// events), or `prepare` puts back what the work used up.
-    reuse: bool,
+    pub reuse: bool,
     /// Untimed, before each timed run.
-    prepare: Option<Work>,
+    pub prepare: Option<Work>,
     /// The work patches: engines that cannot (the bloom scan) get no figure.
-    patches: bool,
+    pub patches: bool,
+    /// The timed event invalidates units on a freshly built engine. Lazy callbacks do
+    /// no cleanup at all there, so their figure is a cost floor, not a competitor.
+    pub cold_invalidation: bool,
     /// Operations per timed run, for the per-op figure.
-    ops: usize,
-    unit: &'static str,
-    setup: Setup,
-    work: Work,
+    pub ops: usize,
+    /// What one operation is (`"event"`, `"unit"`, `"edge"`), for the per-op figure.
+    pub unit: &'static str,
+    /// Builds the untimed state.
+    pub setup: Setup,
+    /// The timed part.
+    pub work: Work,
 }
 
 /// The largest fixture for which workloads that build a fresh engine per sample run.
 /// Building 1M units takes seconds per engine, and every sample would pay it (at least
 /// three samples per engine and workload), so at 1M units only the workloads that
 /// reuse one engine (quiet events, warm invalidation, patching) are measured.
-const LARGEST_FRESH: usize = 100_000;
+pub const LARGEST_FRESH: usize = 100_000;
 
 /// The workloads `depwatch bench` runs at `n` units: all of them up to
 /// [`LARGEST_FRESH`], and above it only those that set up one engine and reuse it.
-fn workloads_at(n: usize) -> Vec<Workload> {
+pub fn workloads_at(n: usize) -> Vec<Workload> {
     workloads(n)
         .into_iter()
         .filter(|w| w.reuse || n <= LARGEST_FRESH)
         .collect()
 }
 
-fn workloads(n: usize) -> Vec<Workload> {
+/// Every workload of `depwatch bench` at `n` background units, in table order.
+pub fn workloads(n: usize) -> Vec<Workload> {
+    let units = |k: usize| if k == 1 { "unit" } else { "units" };
+    let deps = |d: usize| if d == 1 { "dep" } else { "deps" };
     // 1000 events on keys nobody depends on, of `object`.
     let quiet = |name: &str, object: u64| Workload {
         name: name.into(),
         reuse: true,
         patches: false,
+        cold_invalidation: false,
         prepare: None,
         ops: 1000,
         unit: "event",
@@ -70,9 +246,10 @@ fn workloads(n: usize) -> Vec<Workload> {
     ];
     for k in [1usize, 10, 100, 1000] {
         w.push(Workload {
-            name: format!("invalidate {k} units x 8 deps"),
+            name: format!("invalidate {k} {} x 8 deps", units(k)),
             reuse: false,
             patches: false,
+            cold_invalidation: true,
             prepare: None,
             ops: k,
             unit: "unit",
@@ -88,9 +265,10 @@ fn workloads(n: usize) -> Vec<Workload> {
     for k in [1usize, 10, 100, 1000] {
         let round = std::cell::Cell::new(0u64);
         w.push(Workload {
-            name: format!("invalidate {k} units x 8 deps, warm"),
+            name: format!("invalidate {k} {} x 8 deps, warm", units(k)),
             reuse: true,
             patches: false,
+            cold_invalidation: false,
             prepare: Some(Box::new(move |e, _| {
                 let r = round.get() + 1;
                 round.set(r);
@@ -108,9 +286,10 @@ fn workloads(n: usize) -> Vec<Workload> {
         let round = std::cell::Cell::new(0u64);
         let first = move |r: u64| 10_000_000 + r * k as u64;
         w.push(Workload {
-            name: format!("patch {k} units x 8 deps, warm"),
+            name: format!("patch {k} {} x 8 deps, warm", units(k)),
             reuse: true,
             patches: true,
+            cold_invalidation: false,
             prepare: Some(Box::new(move |e, _| {
                 let r = round.get();
                 (first(r)..first(r) + k as u64).for_each(|u| e.drop_unit(u));
@@ -125,9 +304,10 @@ fn workloads(n: usize) -> Vec<Workload> {
     }
     for d in [1usize, 8, 64] {
         w.push(Workload {
-            name: format!("register, {d} deps"),
+            name: format!("register, {d} {}", deps(d)),
             reuse: false,
             patches: false,
+            cold_invalidation: false,
             prepare: None,
             ops: 1000 * d,
             unit: "edge",
@@ -148,6 +328,7 @@ fn workloads(n: usize) -> Vec<Workload> {
         name: "churn: register + drop, 8 deps".into(),
         reuse: false,
         patches: false,
+        cold_invalidation: false,
         prepare: None,
         ops: 1000,
         unit: "unit",
@@ -163,6 +344,7 @@ fn workloads(n: usize) -> Vec<Workload> {
         name: "batch of 500 events, 50 overlapping units".into(),
         reuse: false,
         patches: false,
+        cold_invalidation: false,
         prepare: None,
         ops: 500,
         unit: "event",
@@ -180,18 +362,18 @@ fn workloads(n: usize) -> Vec<Workload> {
 
 /// What [`measure`] found.
 #[derive(Clone, Copy, Debug)]
-struct Measured {
+pub struct Measured {
     /// Median nanoseconds per timed run.
-    median: f64,
+    pub median: f64,
     /// Invalidations in one run.
-    invalidated: usize,
+    pub invalidated: usize,
     /// Timed runs.
-    samples: usize,
+    pub samples: usize,
 }
 
 /// Times runs of `work`, each on a freshly set-up engine (or on the one reused engine);
 /// `None` if the engine cannot run the workload.
-fn measure(name: &str, w: &Workload, budget: Duration) -> Option<Measured> {
+pub fn measure(name: &str, w: &Workload, budget: Duration) -> Option<Measured> {
     if w.patches && !can_patch(name) {
         return None;
     }
@@ -239,7 +421,7 @@ fn measure(name: &str, w: &Workload, budget: Duration) -> Option<Measured> {
 /// of a run that starts on an idle machine came out up to twice as slow as in later
 /// runs. The cause was not pinned down (a virtual CPU's clock or the host's caches,
 /// probably); the same rows later in the process were not affected.
-fn warm_up() {
+pub fn warm_up() {
     let start = Instant::now();
     let rows = workloads(1_000);
     while start.elapsed() < Duration::from_millis(300) {
@@ -251,157 +433,6 @@ fn warm_up() {
     }
 }
 
-pub fn bench_command(args: &[String]) -> Result<ExitCode, String> {
-    let quick = match args {
-        [] => false,
-        [q] if q == "--quick" => true,
-        _ => return Err("usage: depwatch bench [--quick]".into()),
-    };
-    let (sizes, budget): (&[usize], _) = if quick {
-        (&[1_000, 10_000], Duration::from_millis(5))
-    } else {
-        (
-            &[1_000, 10_000, 100_000, 1_000_000],
-            Duration::from_millis(200),
-        )
-    };
-    warm_up();
-    outln!("median ns per operation, every engine on the same workload in this process");
-    outln!(
-        "(x/dw: that engine's time over depwatch's; bloom extra: spurious invalidations per run;"
-    );
-    outln!("runs: the fewest timed runs any engine's median is of)");
-    out!("{:<44} {:>7} {:>6}", "workload", "units", "per");
-    for e in ENGINES {
-        out!(" {e:>14}");
-    }
-    for e in &ENGINES[1..] {
-        out!(" {:>10}", format!("{}/dw", short(e)));
-    }
-    outln!(" {:>12} {:>5}", "bloom extra", "runs");
-    for &n in sizes {
-        for w in workloads_at(n) {
-            let runs: Vec<Option<Measured>> =
-                ENGINES.iter().map(|e| measure(e, &w, budget)).collect();
-            let ns: Vec<Option<f64>> = runs
-                .iter()
-                .map(|r| r.map(|m| m.median / w.ops as f64))
-                .collect();
-            out!("{:<44} {:>7} {:>6}", w.name, n, w.unit);
-            for v in &ns {
-                match v {
-                    Some(v) => out!(" {v:>14.1}"),
-                    None => out!(" {:>14}", "n/a"),
-                }
-            }
-            for v in &ns[1..] {
-                match (v, ns[0]) {
-                    (Some(v), Some(dw)) => out!(" {:>9.1}x", v / dw),
-                    _ => out!(" {:>10}", "n/a"),
-                }
-            }
-            // Invalidations the bloom scan made beyond the exact ones, per run.
-            match (runs[3], runs[0]) {
-                (Some(bloom), Some(dw)) => out!(" {:>12}", bloom.invalidated - dw.invalidated),
-                _ => out!(" {:>12}", "n/a"),
-            }
-            let fewest = runs.iter().flatten().map(|m| m.samples).min();
-            outln!(" {:>5}", fewest.unwrap_or(0));
-        }
-    }
-    print_footprints(if quick { 100_000 } else { 1_000_000 });
-    Ok(ExitCode::SUCCESS)
-}
-
-/// One row of the footprint table.
-#[derive(Debug)]
-pub(crate) struct Footprint {
-    pub(crate) name: &'static str,
-    pub(crate) edges: usize,
-    /// Heap bytes held once the units are registered.
-    pub(crate) held: usize,
-    /// Peak heap bytes while registering them.
-    pub(crate) peak: usize,
-}
-
-/// Heap held by every engine after registering the background of `n` units, as the
-/// counting allocator sees it (bytes requested; malloc's own headers not included),
-/// and the same for depwatch's graph alone, without the engine's trace-id maps, last.
-/// Also returns the graph's own estimate, `stats().bytes`.
-pub(crate) fn footprints(n: usize) -> (Vec<Footprint>, usize) {
-    let mut rows = Vec::new();
-    for name in ENGINES {
-        let ((e, edges), held, peak) = held_after(|| {
-            let mut e = engine(name).expect("known engine");
-            let edges = background_units(n, |u, deps| e.register(u, deps));
-            (e, edges)
-        });
-        rows.push(Footprint {
-            name,
-            edges,
-            held,
-            peak,
-        });
-        drop(e);
-    }
-    let ((g, edges), held, peak) = held_after(|| {
-        let mut g: Graph<u64> = Graph::new();
-        let objects = background_objects(n) + FIRST_BG;
-        // The VM's side (each object holding its ID) is not the graph's: freed below.
-        let ids: Vec<ObjectId> = (0..objects).map(|o| g.track(Kind::Dict, o)).collect();
-        let edges = background_units(n, |u, deps| {
-            let deps = deps.iter().map(|&(o, a)| Dep::new(ids[o as usize], a));
-            g.register(deps, u).expect("fresh objects, no storm");
-        });
-        drop(ids);
-        (g, edges)
-    });
-    rows.push(Footprint {
-        name: "depwatch graph",
-        edges,
-        held,
-        peak,
-    });
-    (rows, g.stats().bytes)
-}
-
-fn print_footprints(n: usize) {
-    let (rows, estimate) = footprints(n);
-    outln!();
-    outln!("heap held after registering {n} units x 8 keyed deps (counting allocator)");
-    outln!(
-        "{:<16} {:>10} {:>14} {:>11} {:>14}",
-        "engine",
-        "edges",
-        "bytes held",
-        "bytes/edge",
-        "peak bytes"
-    );
-    for r in &rows {
-        outln!(
-            "{:<16} {:>10} {:>14} {:>11.1} {:>14}",
-            r.name,
-            r.edges,
-            r.held,
-            r.held as f64 / r.edges as f64,
-            r.peak
-        );
-    }
-    outln!(
-        "(depwatch graph: the library alone, without the engine's trace-id maps; its own estimate, stats().bytes: {:.1} bytes/edge)",
-        estimate as f64 / rows[0].edges as f64
-    );
-}
-
-fn short(engine: &str) -> &str {
-    match engine {
-        "callbacks" => "cb",
-        "callbacks-lazy" => "lazy",
-        "bloom-scan" => "bloom",
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,7 +441,6 @@ mod tests {
 
     #[test]
     fn only_workloads_that_reuse_one_engine_run_above_the_fresh_limit() {
-        let _alone = crate::tests::alone();
         let names =
             |n: usize| -> Vec<String> { workloads_at(n).into_iter().map(|w| w.name).collect() };
         let large = names(LARGEST_FRESH * 10);
@@ -424,7 +454,7 @@ mod tests {
         for row in [
             "quiet event, unwatched object",
             "invalidate 1000 units x 8 deps, warm",
-            "patch 1 units x 8 deps, warm",
+            "patch 1 unit x 8 deps, warm",
         ] {
             assert!(large.iter().any(|name| name == row), "{row} runs at 1M");
         }
@@ -447,6 +477,7 @@ mod tests {
             reuse,
             prepare: None,
             patches: false,
+            cold_invalidation: false,
             ops: 1,
             unit: "op",
             setup: Box::new(move |_| {
@@ -459,7 +490,6 @@ mod tests {
 
     #[test]
     fn a_reused_engine_is_set_up_once_before_the_clock_starts() {
-        let _alone = crate::tests::alone();
         // A 1 ms budget caps the wall clock at 10 ms: a 30 ms setup inside it would
         // stop the runs at the minimum of three.
         let setups = Rc::new(Cell::new(0));

@@ -9,20 +9,19 @@
 //! * `churn/8`: registering and dropping a unit with 8 dependencies.
 //! * `batch/500`: 500 events in one batch over 50 overlapping units.
 //! * `replay/*`: every shared trace under `DEPWATCH_TRACES` (default
-//!   `../shared/traces`) when present, else the in-repo copy of one.
+//!   `shared/traces` beside the repository) when present, else the in-repo copy of one.
 //!
 //! `depwatch bench` prints the same comparisons as one table; `depwatch replay`
-//! replays any trace. The engines are in `src/replay/engines.rs`.
+//! replays any trace. The engines are in `bench/src/engines.rs`.
 
 use std::hint::black_box;
-use std::io::BufReader;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use depwatch::Aspect;
-use depwatch::replay::driver::replay;
-use depwatch::replay::engines::{ENGINES, Engine, engine};
-use depwatch::replay::trace::Trace;
-use depwatch::replay::workloads::{
+use depwatch_bench::driver::replay;
+use depwatch_bench::engines::{ENGINES, Engine, engine};
+use depwatch_bench::trace::Trace;
+use depwatch_bench::workloads::{
     HOT, background, batch_events, batch_units, can_patch, check_fired, check_patched, fire_hot,
     hot_event, hot_units, patch_event, unit_deps,
 };
@@ -203,15 +202,14 @@ fn batch(c: &mut Criterion) {
 }
 
 fn load(path: &std::path::Path) -> Trace {
-    let file = std::fs::File::open(path).unwrap();
-    Trace::read(BufReader::new(flate2::read::GzDecoder::new(file))).unwrap()
+    Trace::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn replay_trace(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let shared = std::env::var_os("DEPWATCH_TRACES")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("../shared/traces"));
+        .unwrap_or_else(|| root.join("../../shared/traces"));
     let mut traces = vec![root.join("tests/data/test_functools.trace.gz")];
     if let Ok(dir) = std::fs::read_dir(&shared) {
         let mut found: Vec<_> = dir

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use depwatch::Aspect;
 use depwatch::Kind;
-use depwatch::replay::engines::{ENGINES, Engine, engine};
-use depwatch::replay::workloads::can_patch;
+use depwatch_bench::engines::{ENGINES, Engine, engine};
+use depwatch_bench::workloads::can_patch;
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]

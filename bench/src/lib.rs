@@ -1,5 +1,5 @@
-//! Trace replay and baseline engines (feature `replay`, on by default; no extra
-//! dependencies).
+//! **depwatch-bench** measures depwatch against the systems it replaces. It is not
+//! part of what a VM embeds: the `depwatch` library crate has none of this.
 //!
 //! * [`trace`]: a streaming reader for `depwatch-trace v1`, the event traces recorded
 //!   from real CPython 3.13 programs.
@@ -8,8 +8,11 @@
 //! * [`driver`]: replay, the correctness gate, and timing.
 //! * [`workloads`]: the synthetic workloads the benchmarks run on every engine.
 //!
+//! The `depwatch` command (`replay`, `bench`) and the criterion benches `engines` and
+//! `cold_event` are built on these modules.
+//!
 //! ```
-//! use depwatch::replay::{driver, trace::Trace};
+//! use depwatch_bench::{driver, trace::Trace};
 //! let text = "# depwatch-trace v1 demo\nO 1 dict\nU 1 1:len\nM 1 other dict.ADDED\nM 1 len dict.ADDED\n";
 //! let trace = Trace::read(text.as_bytes()).unwrap();
 //! let (replay, agreement) = driver::check("depwatch", &trace).unwrap();
@@ -20,6 +23,9 @@
 //! let (_, agreement) = driver::check("bloom-scan", &trace).unwrap();
 //! assert_eq!((agreement.missed, agreement.spurious), (0, 1));
 //! ```
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod driver;
 pub mod engines;

@@ -1,8 +1,9 @@
-//! The `depwatch` command (feature `cli`):
+//! The `depwatch` command:
 //!
 //! ```text
 //! depwatch replay FILE... [--engine depwatch|callbacks|callbacks-lazy|bloom-scan|all] [--json] [--budget-ms N]
 //! depwatch bench [--quick]
+//! depwatch [replay|bench] --help
 //! ```
 //!
 //! `replay` parses each trace once, checks every engine's invalidations against the
@@ -11,17 +12,17 @@
 //! a required invalidation, and 2 on a usage error or a missing or malformed file.
 //!
 //! `bench` runs the synthetic workloads on every engine in one process and prints one
-//! side-by-side table.
+//! side-by-side table, at most 100 columns wide. `--help` prints the usage to stdout
+//! and exits with status 0.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::BufReader;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use depwatch::replay::driver::{self, Replay};
-use depwatch::replay::engines::{ENGINES, engine};
-use depwatch::replay::trace::Trace;
+use depwatch_bench::driver::{self, Replay};
+use depwatch_bench::engines::{ENGINES, engine};
+use depwatch_bench::trace::{Trace, TraceError};
 
 /// `print!` for the command's output, through [`emit`].
 macro_rules! out {
@@ -55,7 +56,7 @@ fn emit(args: std::fmt::Arguments<'_>) {
     std::process::exit(2);
 }
 
-mod workloads;
+mod bench;
 
 // ----- peak heap bytes: a counting global allocator -----------------------------------
 
@@ -122,18 +123,25 @@ fn held_after<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
 // ----- replay -------------------------------------------------------------------------
 
 fn load(path: &str) -> Result<Trace, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
-    let trace = if path.ends_with(".gz") {
-        Trace::read(BufReader::new(flate2::read::GzDecoder::new(file)))
-    } else {
-        Trace::read(BufReader::new(file))
-    };
-    trace.map_err(|e| format!("{path}: {e}"))
+    Trace::open(path).map_err(|e| {
+        // The README's replay commands on the real traces need them beside the
+        // repository; a plain clone has only bench/tests/data/.
+        let hint = match &e {
+            TraceError::Open { source } if source.kind() == std::io::ErrorKind::NotFound => {
+                "\n(the real CPython traces live beside the repository, in ../shared/traces/,\n\
+                 and are not part of a clone; bench/tests/data/ holds one of them)"
+            }
+            _ => "",
+        };
+        format!("{path}: {e}{hint}")
+    })
 }
 
 struct Row {
     engine: &'static str,
     replay: Replay,
+    /// Required invalidations the engine made at the same event or earlier.
+    met: usize,
     missed: usize,
     spurious: usize,
     ns_per_event: f64,
@@ -154,7 +162,40 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// `depwatch replay --help`.
+const REPLAY_USAGE: &str =
+    "usage: depwatch replay FILE... [--engine NAME|all] [--json] [--budget-ms N]
+
+Replays each depwatch-trace v1 FILE (gzip-compressed if its name ends in .gz) on the
+chosen engines, checks every invalidation against the exact semantics of the format,
+then times in-memory replays. bench/tests/data/ in the repository holds a real trace;
+the other real traces are kept beside the repository, in ../shared/traces/.
+
+  --engine NAME   depwatch (the default), callbacks, callbacks-lazy, bloom-scan, or all
+  --json          one JSON object per engine instead of the table
+  --budget-ms N   time each engine for at least N ms (default 1000)
+
+Exit status: 0 if no engine missed a required invalidation, 1 if one did, and 2 for a
+usage error or a missing or malformed file.
+";
+
+/// `depwatch --help`.
+const USAGE: &str = "usage: depwatch replay FILE... [--engine NAME|all] [--json] [--budget-ms N]
+       depwatch bench [--quick]
+       depwatch [replay|bench] --help
+
+depwatch measures the depwatch library against the systems it replaces:
+
+  replay   replays real CPython traces on each engine, checks every invalidation
+           against the exact semantics, and times the replays
+  bench    synthetic workloads on every engine, side by side in one process
+";
+
 fn replay_command(args: &[String]) -> Result<ExitCode, String> {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        out!("{REPLAY_USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut files = Vec::new();
     let mut engines: Vec<&'static str> = vec!["depwatch"];
     let mut json = false;
@@ -198,8 +239,8 @@ fn replay_command(args: &[String]) -> Result<ExitCode, String> {
             &trace,
             true,
         );
-        // The replay loop alone, the floor under every engine's figure: text output only.
-        let floor = (!json).then(|| driver::time_loop(&trace, budget));
+        // The replay loop alone, the floor under every engine's figure.
+        let floor = driver::time_loop(&trace, budget);
         let mut rows = Vec::new();
         for &name in &engines {
             let (replay, peak_bytes) = peak_during(|| {
@@ -214,13 +255,18 @@ fn replay_command(args: &[String]) -> Result<ExitCode, String> {
             rows.push(Row {
                 engine: name,
                 replay,
+                met: reference.invalidations() - agreement.missed,
                 missed: agreement.missed,
                 spurious: agreement.spurious,
                 ns_per_event,
                 peak_bytes,
             });
         }
-        print_rows(&trace, &reference, &rows, floor);
+        if json {
+            print_json(&trace, &rows, floor);
+        } else {
+            print_table(&trace, &reference, &rows, floor);
+        }
     }
     Ok(if failed {
         ExitCode::from(1)
@@ -229,72 +275,109 @@ fn replay_command(args: &[String]) -> Result<ExitCode, String> {
     })
 }
 
-/// Prints one trace's rows: JSON objects, or (given the replay loop's own time per
-/// event, `floor`) the text table and its ratios.
-fn print_rows(trace: &Trace, reference: &Replay, rows: &[Row], floor: Option<f64>) {
-    let Some(floor) = floor else {
-        for r in rows {
-            outln!(
-                "{{\"engine\":{},\"trace\":{},\"events\":{},\"units\":{},\"edges\":{},\"invalidations\":{},\"spurious\":{},\"missed\":{},\"ns_per_event\":{:.2},\"peak_bytes\":{}}}",
-                json_string(r.engine),
-                json_string(&trace.name),
-                r.replay.events,
-                r.replay.units,
-                r.replay.edges,
-                r.replay.invalidations(),
-                r.spurious,
-                r.missed,
-                r.ns_per_event,
-                r.peak_bytes
-            );
-        }
-        return;
-    };
+/// Prints one trace's rows as JSON objects, one per engine. `loop_ns_per_event` is the
+/// replay loop's own time per event (`floor`), which `ns_per_event` includes.
+fn print_json(trace: &Trace, rows: &[Row], floor: f64) {
+    for r in rows {
+        outln!(
+            "{{\"engine\":{},\"trace\":{},\"events\":{},\"units\":{},\"edges\":{},\"invalidations\":{},\"met\":{},\"spurious\":{},\"missed\":{},\"ns_per_event\":{:.2},\"loop_ns_per_event\":{:.2},\"peak_bytes\":{}}}",
+            json_string(r.engine),
+            json_string(&trace.name),
+            r.replay.events,
+            r.replay.units,
+            r.replay.edges,
+            r.replay.invalidations(),
+            r.met,
+            r.spurious,
+            r.missed,
+            r.ns_per_event,
+            floor,
+            r.peak_bytes
+        );
+    }
+}
+
+/// What the table's columns mean, printed under it.
+const LEGEND: [&str; 6] = [
+    "met: invalidations the exact semantics require that the engine made at that event or",
+    "  earlier (an early kill counts as met: the unit was dead when it had to be)",
+    "spurious: invalidations the exact semantics do not make at that event: extra ones, and",
+    "  early kills, which count as met and as spurious",
+    "missed: required invalidations the engine made late or never; any makes the exit status 1",
+    "peak bytes: the most heap the engine held while replaying the trace",
+];
+
+/// `other`'s time per event over depwatch's, both net of the replay loop's `floor`;
+/// `None` when a net time is at or below zero, where the ratio means nothing.
+fn net_ratio(other: f64, depwatch: f64, floor: f64) -> Option<f64> {
+    let (other, depwatch) = (other - floor, depwatch - floor);
+    (other > 0.0 && depwatch > 0.0).then(|| other / depwatch)
+}
+
+/// The net ratio as the table prints it.
+fn net_ratio_text(other: f64, depwatch: f64, floor: f64) -> String {
+    match net_ratio(other, depwatch, floor) {
+        Some(x) => format!("{x:.2}x net of the replay loop"),
+        None => "net of the replay loop: not measurable (a net time at or below zero)".into(),
+    }
+}
+
+/// Prints one trace's table, given the replay loop's own time per event (`floor`),
+/// its legend and the ratios.
+fn print_table(trace: &Trace, reference: &Replay, rows: &[Row], floor: f64) {
     outln!(
-        "trace {}: {} events, {} units, {} edges; exact semantics: {} invalidations ({} by M, {} by D), {} units live at the end",
+        "trace {}: {} events, {} units, {} edges",
         trace.name,
         reference.events,
         reference.units,
-        reference.edges,
+        reference.edges
+    );
+    outln!(
+        "exact semantics: {} invalidations ({} by M, {} by D), {} units live at the end",
         reference.invalidations(),
         reference.invalidated_by_mutation,
         reference.invalidated_by_death,
         reference.live_at_end
     );
     outln!(
-        "{:<15} {:>10} {:>13} {:>13} {:>9} {:>7} {:>12}",
+        "{:<15} {:>10} {:>11} {:>13} {:>5} {:>8} {:>6} {:>11}",
         "engine",
         "ns/event",
         "events/s",
         "invalidations",
+        "met",
         "spurious",
         "missed",
         "peak bytes"
     );
     for r in rows {
         outln!(
-            "{:<15} {:>10.1} {:>13.0} {:>13} {:>9} {:>7} {:>12}",
+            "{:<15} {:>10.1} {:>11.0} {:>13} {:>5} {:>8} {:>6} {:>11}",
             r.engine,
             r.ns_per_event,
             1e9 / r.ns_per_event,
             r.replay.invalidations(),
+            r.met,
             r.spurious,
             r.missed,
             r.peak_bytes
         );
     }
     outln!(
-        "{:<15} {:>10.1}   (the replay loop with an engine that does nothing: in every figure above)",
+        "{:<15} {:>10.1}   (the replay loop with an engine that does nothing: in every figure)",
         "loop only",
         floor
     );
+    for line in LEGEND {
+        outln!("{line}");
+    }
     if let Some(dw) = rows.iter().find(|r| r.engine == "depwatch") {
         for r in rows.iter().filter(|r| r.engine != "depwatch") {
             outln!(
-                "  {} / depwatch: {:.2}x time per event, {:.2}x net of the replay loop",
+                "  {} / depwatch: {:.2}x time per event, {}",
                 r.engine,
                 r.ns_per_event / dw.ns_per_event,
-                (r.ns_per_event - floor) / (dw.ns_per_event - floor)
+                net_ratio_text(r.ns_per_event, dw.ns_per_event, floor)
             );
         }
     }
@@ -305,8 +388,12 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("replay") => replay_command(&args[1..]),
-        Some("bench") => workloads::bench_command(&args[1..]),
-        _ => Err("usage: depwatch replay FILE... [--engine NAME|all] [--json] [--budget-ms N]\n       depwatch bench [--quick]".into()),
+        Some("bench") => bench::bench_command(&args[1..]),
+        Some("--help" | "-h" | "help") => {
+            out!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(USAGE.lines().take(3).collect::<Vec<_>>().join("\n")),
     };
     match result {
         Ok(code) => code,
@@ -367,6 +454,31 @@ mod tests {
     }
 
     #[test]
+    fn impossible_net_ratios_are_not_measurable() {
+        let _alone = alone();
+        assert_eq!(net_ratio(30.0, 20.0, 10.0), Some(2.0));
+        assert_eq!(
+            net_ratio(30.0, 10.0, 10.0),
+            None,
+            "depwatch's net time is zero"
+        );
+        assert_eq!(net_ratio(9.0, 20.0, 10.0), None, "the other's is negative");
+        assert_eq!(net_ratio(30.0, 8.0, 10.0), None, "depwatch's is negative");
+        assert!(net_ratio_text(30.0, 20.0, 10.0).starts_with("2.00x net"));
+        let text = net_ratio_text(30.0, 9.0, 10.0);
+        assert!(text.contains("not measurable"), "{text}");
+        assert!(!text.contains("x net") && !text.contains('-'), "{text}");
+    }
+
+    #[test]
+    fn help_and_legend_fit_a_terminal() {
+        let _alone = alone();
+        for line in USAGE.lines().chain(REPLAY_USAGE.lines()).chain(LEGEND) {
+            assert!(line.chars().count() <= 100, "{line}");
+        }
+    }
+
+    #[test]
     fn json_strings_are_escaped() {
         let _alone = alone();
         assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
@@ -375,7 +487,7 @@ mod tests {
     #[test]
     fn footprint_table_measures_every_engine_on_the_same_edges() {
         let _alone = alone();
-        let (rows, estimate) = workloads::footprints(2_000);
+        let (rows, estimate) = bench::footprints(2_000);
         let names: Vec<&str> = rows.iter().map(|r| r.name).collect();
         assert_eq!(names[..ENGINES.len()], ENGINES);
         assert_eq!(names[ENGINES.len()..], ["depwatch graph"]);

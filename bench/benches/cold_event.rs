@@ -26,8 +26,8 @@
 
 use std::time::Instant;
 
-use depwatch::replay::engines::{Engine, engine};
-use depwatch::replay::workloads::{background, fire_hot, hot_units};
+use depwatch_bench::engines::{Engine, engine};
+use depwatch_bench::workloads::{background, fire_hot, hot_units};
 
 const N: usize = 10_000;
 const ENGINES: [&str; 2] = ["depwatch", "callbacks"];

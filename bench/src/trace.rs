@@ -1,9 +1,30 @@
 //! A streaming reader for `depwatch-trace v1` files (see `FORMAT.md` beside the
 //! traces): event traces recorded from real CPython 3.13 programs.
+//!
+//! The reader checks each line's grammar, and also the rules `FORMAT.md` states about
+//! the order of lines, so that a trace an engine replays is one the format allows:
+//!
+//! * every object id has its `O` line before any other line uses it, and only one;
+//! * after `D <obj>` the id is never used again;
+//! * every unit has exactly one `U` line, and at most one `X` line, after the `U`;
+//! * a keyed dict event (`dict.ADDED`, `dict.MODIFIED`, `dict.DELETED`) names a key,
+//!   not `*`.
+//!
+//! A trace that breaks one of them is refused with [`TraceError::Malformed`] and the
+//! number of the first line that breaks it.
+//!
+//! ```
+//! use depwatch_bench::trace::Trace;
+//! let err = Trace::read("# depwatch-trace v1 t\nO 1 dict\nD 1\nM 1 k dict.ADDED\n".as_bytes())
+//!     .unwrap_err();
+//! assert!(err.to_string().starts_with("line 4: an M line on an object after its D line"));
+//! ```
 
 use std::io::BufRead;
+use std::path::Path;
 
-use crate::{Aspect, Kind};
+use depwatch::{Aspect, Kind};
+use hashbrown::HashMap;
 
 /// One trace line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,9 +65,15 @@ pub enum Event {
     },
 }
 
-/// A malformed trace, with the line it was found on.
+/// A trace that cannot be read, or a malformed one, with the line it was found on.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
+    /// The file could not be opened.
+    #[error("{source}")]
+    Open {
+        /// Why.
+        source: std::io::Error,
+    },
     /// Reading failed.
     #[error("line {line}: read error: {source}")]
     Io {
@@ -55,7 +82,8 @@ pub enum TraceError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The line does not follow the grammar.
+    /// The line does not follow the grammar, or breaks one of the format's rules on
+    /// the order of lines.
     #[error("line {line}: {message}: {text:?}")]
     Malformed {
         /// 1-based line number.
@@ -122,12 +150,28 @@ pub fn parse_aspect(token: &str) -> Option<Aspect> {
     Some(Aspect::Key(key_hash(&bytes)))
 }
 
+/// What the reader knows about an object id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Object {
+    Alive,
+    Dead,
+}
+
+/// What the reader knows about a unit id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Registered,
+    Dropped,
+}
+
 /// A streaming reader: an iterator of events, stopping at the first error.
 pub struct TraceReader<R> {
     lines: std::io::Lines<R>,
     line: usize,
     /// The workload name from the header.
     pub name: String,
+    objects: HashMap<u64, Object>,
+    units: HashMap<u64, Unit>,
 }
 
 impl<R: BufRead> TraceReader<R> {
@@ -154,13 +198,84 @@ impl<R: BufRead> TraceReader<R> {
             lines,
             line: 1,
             name,
+            objects: HashMap::new(),
+            units: HashMap::new(),
         })
+    }
+
+    /// Checks `event` against the lines before it and records it; the message says
+    /// which of the format's rules it breaks.
+    fn admit(&mut self, event: &Event) -> Result<(), &'static str> {
+        let live = |objects: &HashMap<u64, Object>, obj: u64, what: [&'static str; 2]| match objects
+            .get(&obj)
+        {
+            Some(Object::Alive) => Ok(()),
+            None => Err(what[0]),
+            Some(Object::Dead) => Err(what[1]),
+        };
+        match *event {
+            Event::Object { obj, .. } => {
+                if self.objects.insert(obj, Object::Alive).is_some() {
+                    return Err("a second O line for an object id");
+                }
+            }
+            Event::Unit { unit, ref deps } => {
+                for &(obj, _) in deps {
+                    live(
+                        &self.objects,
+                        obj,
+                        [
+                            "a U dependency on an object with no O line",
+                            "a U dependency on an object after its D line",
+                        ],
+                    )?;
+                }
+                if self.units.insert(unit, Unit::Registered).is_some() {
+                    return Err("a second U line for a unit");
+                }
+            }
+            Event::Mutate { obj, aspect, label } => {
+                live(
+                    &self.objects,
+                    obj,
+                    [
+                        "an M line on an object with no O line",
+                        "an M line on an object after its D line",
+                    ],
+                )?;
+                let keyed = matches!(label, "dict.ADDED" | "dict.MODIFIED" | "dict.DELETED");
+                if keyed && aspect == Aspect::Whole {
+                    return Err("a keyed dict event with aspect `*`: it needs the key");
+                }
+            }
+            Event::Destroy { obj } => {
+                live(
+                    &self.objects,
+                    obj,
+                    [
+                        "a D line on an object with no O line",
+                        "a second D line for an object",
+                    ],
+                )?;
+                self.objects.insert(obj, Object::Dead);
+            }
+            Event::Drop { unit } => match self.units.get_mut(&unit) {
+                Some(state @ Unit::Registered) => *state = Unit::Dropped,
+                Some(Unit::Dropped) => return Err("a second X line for a unit"),
+                None => return Err("an X line before the unit's U line"),
+            },
+        }
+        Ok(())
     }
 }
 
 fn malformed(line: usize, message: &'static str, text: &str) -> TraceError {
     let mut text = text.to_string();
-    text.truncate(text.floor_char_boundary(200));
+    let mut end = text.len().min(200);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
     TraceError::Malformed {
         line,
         message,
@@ -268,7 +383,12 @@ impl<R: BufRead> Iterator for TraceReader<R> {
                     &text,
                 )));
             }
-            return Some(parse_line(&text, self.line));
+            let checked = parse_line(&text, self.line).and_then(|event| {
+                self.admit(&event)
+                    .map_err(|message| malformed(self.line, message, &text))?;
+                Ok(event)
+            });
+            return Some(checked);
         }
     }
 }
@@ -283,6 +403,18 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// Reads a whole trace from a file, gzip-compressed if its name ends in `.gz`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Trace, TraceError> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).map_err(|source| TraceError::Open { source })?;
+        let file = std::io::BufReader::new(file);
+        if path.extension().is_some_and(|e| e == "gz") {
+            Trace::read(std::io::BufReader::new(flate2::read::GzDecoder::new(file)))
+        } else {
+            Trace::read(file)
+        }
+    }
+
     /// Reads a whole trace (already decompressed).
     pub fn read(reader: impl BufRead) -> Result<Trace, TraceError> {
         let mut r = TraceReader::new(reader)?;
@@ -319,6 +451,29 @@ mod tests {
     }
 
     #[test]
+    fn a_long_line_is_quoted_cut_at_a_character_boundary() {
+        let line = format!("Q {}", "ü".repeat(300));
+        let Err(TraceError::Malformed { text, line, .. }) =
+            Trace::read(format!("# depwatch-trace v1 x\n{line}\n").as_bytes())
+        else {
+            panic!("an unknown line type is refused");
+        };
+        assert_eq!(line, 2);
+        assert!(text.len() <= 200 && text.len() >= 198, "{}", text.len());
+        assert!(text.starts_with("Q ü"));
+    }
+
+    #[test]
+    fn what_the_order_rules_allow() {
+        // A unit dropped after it was invalidated, an object dying with no dependents,
+        // unit and object ids that are equal (they are counted apart), and whole-object
+        // events spelled `*` where the format allows them.
+        let text = "# depwatch-trace v1 ok\nO 1 dict\nO 2 type\nU 1 1:x 2:*\nM 2 * type.MODIFIED\nX 1\nD 2\nO 3 func\nM 3 * func.MODIFY_CODE\nM 1 * dict.CLEARED\nU 2 1:y\nD 1\n";
+        let t = Trace::read(text.as_bytes()).unwrap();
+        assert_eq!(t.events.len(), 11);
+    }
+
+    #[test]
     fn lines_and_errors_with_line_numbers() {
         let text = "# depwatch-trace v1 demo\n# meta\nO 1 dict\nU 1 1:* 1:x 1:x\nM 1 x dict.ADDED\nM 1 * dict.CLEARED\nM 1 y dict.CLONED\nX 1\nD 1\n";
         let t = Trace::read(text.as_bytes()).unwrap();
@@ -348,12 +503,30 @@ mod tests {
             ("# depwatch-trace v1 x\nD 1 2\n", 2),
             ("# depwatch-trace v1 x\nQ 1\n", 2),
             ("# depwatch-trace v1 x\nU 1 5\n", 2),
+            // The format's rules on the order of lines (the six that `depwatch replay`'s
+            // tests name, and the rest of the same rules).
+            ("# depwatch-trace v1 x\nM 1 x dict.ADDED\n", 2),
+            ("# depwatch-trace v1 x\nO 1 dict\nU 1 1:x 2:x\n", 3),
+            (
+                "# depwatch-trace v1 x\nO 1 dict\nD 1\nM 1 x dict.ADDED\n",
+                4,
+            ),
+            ("# depwatch-trace v1 x\nO 1 dict\nD 1\nU 1 1:x\n", 4),
+            ("# depwatch-trace v1 x\nO 1 dict\nD 1\nD 1\n", 4),
+            ("# depwatch-trace v1 x\nD 1\n", 2),
+            ("# depwatch-trace v1 x\nO 1 dict\nO 1 func\n", 3),
+            ("# depwatch-trace v1 x\nO 1 dict\nX 1\n", 3),
+            ("# depwatch-trace v1 x\nO 1 dict\nU 1 1:x\nX 1\nX 1\n", 5),
+            ("# depwatch-trace v1 x\nO 1 dict\nU 1 1:x\nU 1 1:y\n", 4),
+            ("# depwatch-trace v1 x\nO 1 dict\nM 1 * dict.DELETED\n", 3),
+            ("# depwatch-trace v1 x\nO 1 dict\nM 1 * dict.MODIFIED\n", 3),
             ("not a trace\n", 1),
             ("", 1),
         ] {
             let err = Trace::read(bad.as_bytes()).unwrap_err();
             let line_no = match &err {
                 TraceError::Malformed { line, .. } | TraceError::Io { line, .. } => *line,
+                TraceError::Open { .. } => unreachable!("nothing is opened"),
             };
             assert_eq!(line_no, line, "{bad:?}: {err}");
         }

@@ -18,8 +18,8 @@ use std::rc::Rc;
 
 use hashbrown::{HashMap, HashSet};
 
-use crate::prefilter::mix;
-use crate::{Aspect, Config, Dep, Graph, Kind, ObjectId, UnitId, Verdict};
+use depwatch::prefilter::mix;
+use depwatch::{Aspect, Config, Dep, Graph, Kind, ObjectId, UnitId, Verdict};
 
 /// What every engine does with trace events. Object and unit ids are the VM's (here,
 /// the trace's); engines map them to their own structures.
@@ -120,7 +120,7 @@ impl Default for DepwatchEngine {
 
 fn collect(
     out: &mut Vec<u64>,
-) -> impl FnMut(&mut Graph<u64>, crate::Fire<'_, u64>) -> Verdict + '_ {
+) -> impl FnMut(&mut Graph<u64>, depwatch::Fire<'_, u64>) -> Verdict + '_ {
     |_, fire| {
         out.push(*fire.payload);
         Verdict::Invalidate

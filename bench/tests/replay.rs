@@ -2,14 +2,13 @@
 //!
 //! `tests/data/test_functools.trace.gz` is an unmodified copy of a shared trace, so
 //! this always runs; the other shared traces are replayed too when
-//! `DEPWATCH_TRACES` (default `../shared/traces`) holds them.
+//! `DEPWATCH_TRACES` (default: `shared/traces` beside the repository) holds them.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use depwatch::replay::driver::{Replay, check};
-use depwatch::replay::engines::ENGINES;
-use depwatch::replay::trace::Trace;
+use depwatch_bench::driver::{Replay, check};
+use depwatch_bench::engines::ENGINES;
+use depwatch_bench::trace::Trace;
 
 /// The "Expected results (exact replay)" table of `FORMAT.md`:
 /// (file, O, U, M, D, X, edges, M that hit, by M, by D, live at end).
@@ -123,8 +122,7 @@ const EXPECTED: [Row; 7] = [
 ];
 
 fn load(path: &Path) -> Trace {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Trace::read(BufReader::new(flate2::read::GzDecoder::new(file))).unwrap()
+    Trace::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn assert_exact(file: &str, trace: &Trace) {
@@ -175,7 +173,7 @@ fn in_repo_trace_replays_exactly_on_every_engine() {
 fn shared_traces_replay_exactly_on_every_engine() {
     let dir: PathBuf = std::env::var_os("DEPWATCH_TRACES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces"));
     let present: Vec<_> = EXPECTED.iter().filter(|r| dir.join(r.0).exists()).collect();
     if present.is_empty() {
         eprintln!(
