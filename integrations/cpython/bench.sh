@@ -16,7 +16,7 @@ venv() { # venv NAME PYTHON: a venv with the benchmark tools, made once per buil
   if [ ! -x "$dir/bin/python" ]; then
     "$2" -m venv "$dir"
     "$dir/bin/pip" install -q --disable-pip-version-check \
-      pyperf==2.10.0 pyperformance==1.14.0 sympy==1.8 mpmath==1.2.1 >&2
+      pyperf==2.10.0 pyperformance==1.14.0 sympy==1.13.3 mpmath==1.3.0 >&2
   fi
   echo "$dir/bin/python"
 }
