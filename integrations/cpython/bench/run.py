@@ -96,6 +96,10 @@ def median(xs):
     return (xs[n // 2] + xs[(n - 1) // 2]) / 2
 
 
+def duration(seconds):
+    return f"{seconds * 1e3:.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.1f} µs"
+
+
 def synthetic(py, n):
     out = subprocess.run([py, os.path.join(HERE, "synthetic.py"), str(n)], check=True,
                          capture_output=True, text=True).stdout
@@ -189,8 +193,8 @@ def report(out, counters, synth):
             ms, mp = median(suites["stock"][name]), median(suites["patched"][name])
             ratios.append(mp / ms)
             t1 = suites.get("tier1", {}).get(name)
-            t1s = f"{median(t1) * 1e3:.1f} ms | {median(t1) / ms:.3f}" if t1 else "- | -"
-            lines.append(f"| {name} | {ms * 1e3:.1f} ms | {mp * 1e3:.1f} ms "
+            t1s = f"{duration(median(t1))} | {median(t1) / ms:.3f}" if t1 else "- | -"
+            lines.append(f"| {name} | {duration(ms)} | {duration(mp)} "
                          f"| {mp / ms:.3f} | {t1s} |")
         geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
         lines += [f"| geometric mean | | | {geo:.3f} | | |", ""]
