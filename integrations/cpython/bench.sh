@@ -4,7 +4,8 @@
 # with pyperf and pyperformance from PyPI, and runs bench/run.py, which writes
 # results/{counters,synthetic}.json, results/{stock,patched,tier1}.json (pyperf) and
 # results/summary.md. Arguments go to bench/run.py (--rounds, --processes, --only ...).
-# Takes about 40 minutes on 2 cores with the defaults. Run it on a quiet machine.
+# With --rounds 2 --processes 1: counters and synthetic took 7 minutes, timing 5 (on
+# 2 cores, both builds cached). Run it on a quiet machine.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache="${DEPWATCH_CACHE:-$HOME/.cache/depwatch}/cpython-tier2"
