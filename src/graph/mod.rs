@@ -144,9 +144,9 @@ struct ObjectRecord {
     unstable: bool,
     /// Destroyed; kept only until its cells drain.
     dead: bool,
-    /// It lost its last dependent during a delivery, and the `Unwatch` waits for the
-    /// delivery to end: by then it may have died (no request at all) or gained a
-    /// dependent again (the VM never stopped watching it).
+    /// It lost its last dependent and the hook has not been told yet. The report goes
+    /// out at the next flush outside a delivery; by then the object may have died (no
+    /// report at all) or gained a dependent again (the VM never stopped watching it).
     unwatch_pending: bool,
 }
 

@@ -155,7 +155,6 @@ impl<P> Graph<P> {
         {
             let late = batch.late.get_or_insert_default();
             late.push((unit, batch.causes.len() as u32));
-            batch.sealed = false;
         }
         for c in distinct_cells(&edges) {
             self.link(idx, c);
