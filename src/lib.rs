@@ -43,7 +43,9 @@
 //!   will depend on, and [`Graph::register_with_ticket`] refuses the unit if any of
 //!   those objects changed meanwhile. Objects and keys that keep invalidating code are
 //!   marked unstable ([`Config::storm_threshold`]), and new dependencies on them are
-//!   refused, so a hot global stops costing recompiles.
+//!   refused, so a hot global stops costing recompiles. With
+//!   [`StormCount::Every`] every write counts, so a global written in a loop is
+//!   refused before anything is compiled against it.
 //! * **Watch hooks.** [`Graph::set_watch_hook`] tells the VM when an object gains its
 //!   first dependent and loses its last, so it can keep a one-bit "watched" flag in its
 //!   own object header and pay nothing for objects nobody depends on. A destroyed
@@ -109,7 +111,7 @@ pub mod unit_set;
 pub use aspect::{Aspect, Attr, Dep, Dependency, Kind, Site};
 pub use error::{Error, Rejected};
 pub use fire::{Cause, Fire, Hit, Report, Verdict};
-pub use graph::{CellHandle, Config, Graph, Ticket, WatchChange};
+pub use graph::{CellHandle, Config, Graph, StormCount, Ticket, WatchChange};
 pub use id::{DEFAULT_MAX_SLOT_REUSE, ObjectId, UnitId};
 pub use stats::Stats;
 

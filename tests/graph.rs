@@ -4,7 +4,9 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
-use depwatch::{Aspect, Attr, Config, Dep, Error, Fire, Graph, Kind, UnitId, Verdict, WatchChange};
+use depwatch::{
+    Aspect, Attr, Config, Dep, Error, Fire, Graph, Kind, StormCount, UnitId, Verdict, WatchChange,
+};
 
 fn invalidate<P>(_: &mut Graph<P>, _: Fire<'_, P>) -> Verdict {
     Verdict::Invalidate
@@ -334,6 +336,56 @@ fn storm_marks_key_unstable_then_reset() {
     // Quiet events and re-armed fires do not count.
     g.reset_stability(globals, Aspect::Key(1)).unwrap();
     assert!(g.is_stable(globals, Aspect::Key(1)).unwrap());
+}
+
+#[test]
+fn storm_counting_every_event_refuses_a_key_nothing_ever_depended_on() {
+    let config = |storm_counts| Config {
+        storm_threshold: 3,
+        storm_counts,
+        ..Config::default()
+    };
+    let mut effective: Graph<()> = Graph::with_config(config(StormCount::Effective));
+    let mut every: Graph<()> = Graph::with_config(config(StormCount::Every));
+    for g in [&mut effective, &mut every] {
+        let globals = g.track(Kind::Dict, 1);
+        let other = g.register([Dep::key(globals, 2)], ()).unwrap();
+        // Three writes to key 1 while nothing depends on it, one to key 2.
+        for _ in 0..3 {
+            let r = g
+                .notify(globals, Aspect::Key(1), "m", &mut invalidate)
+                .unwrap();
+            assert_eq!(r.fired, 0);
+        }
+        g.notify(globals, Aspect::Key(2), "m", &mut invalidate)
+            .unwrap();
+        assert!(!g.is_valid(other));
+        let counted = g.config().storm_counts == StormCount::Every;
+        assert_eq!(g.is_stable(globals, Aspect::Key(1)).unwrap(), !counted);
+        assert_eq!(g.register([Dep::key(globals, 1)], ()).is_err(), counted);
+        // Key 2 took one event in both modes; the object took no whole-object one.
+        assert!(g.is_stable(globals, Aspect::Key(2)).unwrap());
+        assert!(g.is_stable(globals, Aspect::Whole).unwrap());
+        g.reset_stability(globals, Aspect::Key(1)).unwrap();
+        assert!(g.is_stable(globals, Aspect::Key(1)).unwrap());
+        g.register([Dep::key(globals, 1)], ()).unwrap();
+    }
+    // Whole-object events count toward the object; re-armed fires count too.
+    let mut g: Graph<()> = Graph::with_config(config(StormCount::Every));
+    let d = g.track(Kind::Dict, 7);
+    g.register([Dep::whole(d)], ()).unwrap();
+    for _ in 0..3 {
+        let r = g
+            .notify(d, Aspect::Whole, "cleared", &mut |_, _| Verdict::Rearmed)
+            .unwrap();
+        assert_eq!(r.rearmed, 1);
+    }
+    assert!(!g.is_stable(d, Aspect::Whole).unwrap());
+    assert!(
+        !g.is_stable(d, Aspect::Key(5)).unwrap(),
+        "an unstable object refuses its keys"
+    );
+    assert_eq!(g.stats().live_cells, 1, "whole-object counts take no cell");
 }
 
 #[test]

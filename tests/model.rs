@@ -12,8 +12,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
 use depwatch::{
-    Aspect, Attr, Config, Dep, Dependency, Error, Fire, Graph, Kind, ObjectId, Site, Ticket,
-    UnitId, Verdict,
+    Aspect, Attr, Config, Dep, Dependency, Error, Fire, Graph, Kind, ObjectId, Site, StormCount,
+    Ticket, UnitId, Verdict,
 };
 use proptest::prelude::*;
 
@@ -269,9 +269,21 @@ struct MUnit {
 
 struct Model {
     threshold: u32,
+    /// Every event counts toward the storm policy, not only effective ones.
+    count_every: bool,
     epoch: u64,
     objects: Vec<MObject>,
     units: Vec<MUnit>,
+}
+
+/// Counts one event toward the storm policy of (`m`, `a`).
+fn bump(m: &mut MObject, a: Aspect, threshold: u32) {
+    if a == Aspect::Whole {
+        m.fires += 1;
+        m.unstable |= m.fires >= threshold;
+    } else {
+        *m.key_fires.entry(a).or_default() += 1;
+    }
 }
 
 /// An event as the model recorded it: its cause and the epoch it happened at.
@@ -332,11 +344,14 @@ impl Model {
         }
         self.epoch += 1;
         let epoch = self.epoch;
+        let (t, every) = (self.threshold, self.count_every);
         let m = self.obj_mut(o);
         m.version += 1;
         m.changed_at = epoch;
         if destroyed {
             m.alive = false;
+        } else if every && t > 0 {
+            bump(m, a, t);
         }
         let label = if destroyed { "destroyed" } else { label_of(a) };
         Ok(((o, a, label, destroyed), epoch))
@@ -400,17 +415,11 @@ impl Model {
         }
         for ci in effective {
             let ((o, a, _, destroyed), _) = events[ci];
-            if destroyed || self.threshold == 0 || !self.is_alive(o) {
+            if destroyed || self.threshold == 0 || self.count_every || !self.is_alive(o) {
                 continue;
             }
             let t = self.threshold;
-            let m = self.obj_mut(o);
-            if a == Aspect::Whole {
-                m.fires += 1;
-                m.unstable |= m.fires >= t;
-            } else {
-                *m.key_fires.entry(a).or_default() += 1;
-            }
+            bump(self.obj_mut(o), a, t);
         }
         fires
     }
@@ -632,14 +641,20 @@ fn reset(
     Ok(())
 }
 
-fn run(threshold: u32, max_reuse: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run(
+    (threshold, storm_counts): (u32, StormCount),
+    max_reuse: u32,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
     let config = Config {
         storm_threshold: threshold,
+        storm_counts,
         max_slot_reuse: max_reuse,
     };
     let mut g: Graph<Policy> = Graph::with_config(config);
     let mut m = Model {
         threshold,
+        count_every: storm_counts == StormCount::Every,
         epoch: 0,
         objects: Vec::new(),
         units: Vec::new(),
@@ -1098,6 +1113,14 @@ fn check(g: &Graph<Policy>, m: &Model) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// A storm threshold, with either way of counting toward it.
+fn storm(threshold: impl Strategy<Value = u32>) -> impl Strategy<Value = (u32, StormCount)> {
+    (
+        threshold,
+        prop_oneof![Just(StormCount::Effective), Just(StormCount::Every)],
+    )
+}
+
 fn cases() -> u32 {
     std::env::var("DEPWATCH_MODEL_CASES")
         .ok()
@@ -1110,7 +1133,7 @@ proptest! {
 
     #[test]
     fn graph_matches_model(
-        threshold in prop_oneof![Just(0u32), Just(2), Just(3), Just(6)],
+        threshold in storm(prop_oneof![Just(0u32), Just(2), Just(3), Just(6)]),
         max_reuse in prop_oneof![Just(1u32), Just(2), Just(depwatch::DEFAULT_MAX_SLOT_REUSE)],
         ops in prop::collection::vec(op(SPREAD), 1..200),
     ) {
@@ -1121,7 +1144,7 @@ proptest! {
     /// their last dependents.
     #[test]
     fn graph_matches_model_with_reentrant_handlers(
-        threshold in prop_oneof![Just(0u32), Just(3)],
+        threshold in storm(prop_oneof![Just(0u32), Just(3)]),
         max_reuse in prop_oneof![Just(1u32), Just(depwatch::DEFAULT_MAX_SLOT_REUSE)],
         ops in prop::collection::vec(op(REENTRANT), 1..200),
     ) {
@@ -1132,7 +1155,7 @@ proptest! {
     /// roaring bitmaps), with recompiles into the slots they free.
     #[test]
     fn graph_matches_model_with_crowded_cells(
-        threshold in prop_oneof![Just(0u32), Just(6)],
+        threshold in storm(prop_oneof![Just(0u32), Just(6)]),
         max_reuse in prop_oneof![Just(1u32), Just(depwatch::DEFAULT_MAX_SLOT_REUSE)],
         ops in prop::collection::vec(op(CROWDED), 1..300),
     ) {

@@ -72,6 +72,14 @@
 #define DW_CONFIG_TRACK_CODE_CREATES 4
 
 /**
+ * Config flag: every event counts toward the storm threshold, not only the effective
+ * ones, so a key written `storm_threshold` times is unstable even if nothing ever
+ * depended on it (the core's `StormCount::Every`). Each such key's counter takes a
+ * cell of about 64 bytes until the object is destroyed or its stability is reset.
+ */
+#define DW_CONFIG_STORM_COUNTS_EVERY_EVENT 8
+
+/**
  * An opaque depwatch graph. Create it with [`dw_graph_new`], free it with
  * [`dw_graph_free`].
  */
@@ -82,9 +90,10 @@ typedef struct dw_graph dw_graph;
  */
 typedef struct dw_config {
   /**
-   * How many effective events (ones that invalidated or patched something) an
-   * object, or one key or attribute of it, may take before new dependencies on it
-   * are refused with `DW_ERR_UNSTABLE`. CPython uses 6 for globals; 0 disables.
+   * How many effective events (ones that invalidated or patched something; with
+   * `DW_CONFIG_STORM_COUNTS_EVERY_EVENT`, any event) an object, or one key or
+   * attribute of it, may take before new dependencies on it are refused with
+   * `DW_ERR_UNSTABLE`. CPython uses 6 for globals; 0 disables.
    */
   uint32_t storm_threshold;
   /**

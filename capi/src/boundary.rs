@@ -33,7 +33,8 @@ use dw::adapters::{
     CodeAdapter, DictAdapter, FunctionAdapter, TypeAdapter, WatchRequest, WatchRequests,
 };
 use dw::{
-    Aspect, Attr, CellHandle, Config, Error, Graph, Kind, ObjectId, Rejected, Ticket, UnitId,
+    Aspect, Attr, CellHandle, Config, Error, Graph, Kind, ObjectId, Rejected, StormCount, Ticket,
+    UnitId,
 };
 use slotmap::{Key, KeyData};
 
@@ -551,16 +552,24 @@ pub(crate) unsafe fn with_graph(
 }
 
 pub(crate) fn config_of(c: &dw_config) -> Result<Config, Failure> {
-    let known =
-        DW_CONFIG_WATCH_REQUESTS | DW_CONFIG_TRACK_FUNCTION_CREATES | DW_CONFIG_TRACK_CODE_CREATES;
+    let known = DW_CONFIG_WATCH_REQUESTS
+        | DW_CONFIG_TRACK_FUNCTION_CREATES
+        | DW_CONFIG_TRACK_CODE_CREATES
+        | DW_CONFIG_STORM_COUNTS_EVERY_EVENT;
     if c.flags & !known != 0 {
         return Err(Failure::unknown(
             "config flag bits",
             i64::from(c.flags & !known),
         ));
     }
+    let storm_counts = if c.flags & DW_CONFIG_STORM_COUNTS_EVERY_EVENT != 0 {
+        StormCount::Every
+    } else {
+        StormCount::Effective
+    };
     Ok(Config {
         storm_threshold: c.storm_threshold,
+        storm_counts,
         max_slot_reuse: c.max_slot_reuse,
     })
 }

@@ -340,14 +340,20 @@ pub const DW_CONFIG_WATCH_REQUESTS: u32 = 1;
 pub const DW_CONFIG_TRACK_FUNCTION_CREATES: u32 = 2;
 /// Config flag: the code adapter tracks every code object from its CREATE event.
 pub const DW_CONFIG_TRACK_CODE_CREATES: u32 = 4;
+/// Config flag: every event counts toward the storm threshold, not only the effective
+/// ones, so a key written `storm_threshold` times is unstable even if nothing ever
+/// depended on it (the core's `StormCount::Every`). Each such key's counter takes a
+/// cell of about 64 bytes until the object is destroyed or its stability is reset.
+pub const DW_CONFIG_STORM_COUNTS_EVERY_EVENT: u32 = 8;
 
 /// A graph's tuning knobs. Start from [`dw_config_default`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct dw_config {
-    /// How many effective events (ones that invalidated or patched something) an
-    /// object, or one key or attribute of it, may take before new dependencies on it
-    /// are refused with `DW_ERR_UNSTABLE`. CPython uses 6 for globals; 0 disables.
+    /// How many effective events (ones that invalidated or patched something; with
+    /// `DW_CONFIG_STORM_COUNTS_EVERY_EVENT`, any event) an object, or one key or
+    /// attribute of it, may take before new dependencies on it are refused with
+    /// `DW_ERR_UNSTABLE`. CPython uses 6 for globals; 0 disables.
     pub storm_threshold: u32,
     /// How many times an ID slot may be reused before it is retired for good. The
     /// default keeps IDs from ever aliasing; lower it only to test retirement.

@@ -321,6 +321,37 @@ static void test_cells_and_tickets(void) {
   CHECK_OK(dw_graph_free(g));
 }
 
+/* DW_CONFIG_STORM_COUNTS_EVERY_EVENT: quiet writes count toward the threshold. */
+static void test_storm_counts_every_event(void) {
+  for (int every = 0; every < 2; every++) {
+    dw_graph *g = new_graph(every ? DW_CONFIG_STORM_COUNTS_EVERY_EVENT : 0);
+    dw_config got;
+    CHECK_OK(dw_graph_config(g, &got));
+    CHECK(got.flags == (every ? DW_CONFIG_STORM_COUNTS_EVERY_EVENT : 0u));
+    dw_object d = track(g, DW_KIND_DICT, 0x40);
+    dw_unit other = reg1(g, d, dw_aspect_key(2), 0, 1);
+    recorder rec = {0};
+    rec.answer = DW_INVALIDATE;
+    for (uint32_t i = 0; i < got.storm_threshold; i++) {
+      CHECK_OK(dw_notify(g, d, dw_aspect_key(1), "write", record, &rec, NULL));
+    }
+    CHECK(rec.fired == 0);
+    bool stable = true;
+    CHECK_OK(dw_is_stable(g, d, dw_aspect_key(1), &stable));
+    CHECK(stable == !every);
+    dw_dep dep1 = dep(d, dw_aspect_key(1), 0);
+    dw_unit u = 0;
+    CHECK_STATUS(dw_register(g, &dep1, 1, pay(2), &u), every ? DW_ERR_UNSTABLE : DW_OK);
+    CHECK_OK(dw_is_stable(g, d, dw_aspect_key(2), &stable));
+    CHECK(stable);
+    CHECK(valid(g, other));
+    CHECK_OK(dw_reset_stability(g, d, dw_aspect_key(1)));
+    CHECK_OK(dw_is_stable(g, d, dw_aspect_key(1), &stable));
+    CHECK(stable);
+    CHECK_OK(dw_graph_free(g));
+  }
+}
+
 static void test_unregister_all_cb(void *ctx, dw_unit unit, dw_payload payload) {
   (void)unit;
   uint64_t *sum = (uint64_t *)ctx;
@@ -732,6 +763,7 @@ int main(void) {
   test_units();
   test_cells_and_tickets();
   test_unregister_all();
+  test_storm_counts_every_event();
   test_events();
   test_watch_hook();
   test_dict_adapter();

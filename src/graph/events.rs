@@ -223,11 +223,20 @@ impl<P> Graph<P> {
                 !has_dependents(rec.whole) && !has_dependents(key_cell)
             }
         };
+        let every = self.config.storm_counts == StormCount::Every && !destroyed;
         if quiet {
             self.counters.quiet_events += 1;
+            if every {
+                self.bump_storm(object, aspect, false);
+            }
             return Ok(false);
         }
-        self.record_hits(object, aspect, label, destroyed, key_cell)
+        let hit = self.record_hits(object, aspect, label, destroyed, key_cell)?;
+        if every {
+            // After the snapshot: a cell made here for the count has no dependents.
+            self.bump_storm(object, aspect, false);
+        }
+        Ok(hit)
     }
 
     /// The slow path of [`Graph::record`]: something depends on this event. `key_cell`
@@ -454,7 +463,10 @@ impl<P> Graph<P> {
                 Verdict::Patched => report.patched += 1,
                 Verdict::Rearmed => report.rearmed += 1,
             }
-            if verdict != Verdict::Rearmed && self.config.storm_threshold > 0 {
+            if verdict != Verdict::Rearmed
+                && self.config.storm_threshold > 0
+                && self.config.storm_counts == StormCount::Effective
+            {
                 hit_causes.sort_unstable();
                 hit_causes.dedup();
                 // Storm counters are bumped before unlinking, so a key cell emptied by

@@ -37,13 +37,36 @@ use crate::stats::{Counters, Stats};
 use crate::unit_set::UnitSet;
 use crate::{Aspect, Dep, Dependency, Error, Kind, ObjectId, Rejected, Site, UnitId};
 
+/// Which events count toward the storm policy ([`Config::storm_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StormCount {
+    /// Only events that invalidated or patched a unit. A key written in a loop while
+    /// nothing depends on it stays stable, so each hot key can cost up to
+    /// `storm_threshold` invalidations before it is refused. Re-armed fires do not
+    /// count.
+    #[default]
+    Effective,
+    /// Every event on a live object, whether or not anything depended on it, as
+    /// PyPy's module dicts count writes to a global: a key written `storm_threshold`
+    /// times is unstable even if no unit ever depended on it, so a hot global is
+    /// refused before code is compiled against it. The counter of a key nothing
+    /// depends on takes a cell of its own (about 64 bytes), kept until the object is
+    /// destroyed or [`Graph::reset_stability`] clears it; and every keyed event on an
+    /// object costs a cell lookup, which the key prefilter otherwise skips.
+    /// Destroy events never count.
+    Every,
+}
+
 /// Tuning knobs for a [`Graph`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// How many events that invalidated or patched something an object (for
-    /// whole-object events) or a key or attribute (for keyed events) may take before it
-    /// is marked unstable. CPython uses 6 for globals. 0 disables the policy.
+    /// How many counted events ([`Config::storm_counts`]) an object (for whole-object
+    /// events) or a key or attribute (for keyed events) may take before it is marked
+    /// unstable. CPython uses 6 for globals. 0 disables the policy.
     pub storm_threshold: u32,
+    /// Which events count toward `storm_threshold`: by default, only those that
+    /// invalidated or patched something.
+    pub storm_counts: StormCount,
     /// How many times an ID slot may be reused before it is retired for good. The
     /// default keeps slotmap's 32-bit version from ever wrapping. Lower it only to test
     /// retirement.
@@ -54,6 +77,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             storm_threshold: 6,
+            storm_counts: StormCount::Effective,
             max_slot_reuse: DEFAULT_MAX_SLOT_REUSE,
         }
     }
