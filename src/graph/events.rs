@@ -223,20 +223,29 @@ impl<P> Graph<P> {
                 !has_dependents(rec.whole) && !has_dependents(key_cell)
             }
         };
-        let every = self.config.storm_counts == StormCount::Every && !destroyed;
         if quiet {
             self.counters.quiet_events += 1;
-            if every {
-                self.bump_storm(object, aspect, false);
+            if self.config.storm_counts == StormCount::Every {
+                self.count_every_event(object, aspect, destroyed);
             }
             return Ok(false);
         }
         let hit = self.record_hits(object, aspect, label, destroyed, key_cell)?;
-        if every {
+        if self.config.storm_counts == StormCount::Every {
             // After the snapshot: a cell made here for the count has no dependents.
-            self.bump_storm(object, aspect, false);
+            self.count_every_event(object, aspect, destroyed);
         }
         Ok(hit)
+    }
+
+    /// [`StormCount::Every`]: the event counts toward the storm policy as it is
+    /// recorded. Out of line, so the default mode's quiet path stays short.
+    #[cold]
+    #[inline(never)]
+    fn count_every_event(&mut self, object: ObjectId, aspect: Aspect, destroyed: bool) {
+        if !destroyed {
+            self.bump_storm(object, aspect, false);
+        }
     }
 
     /// The slow path of [`Graph::record`]: something depends on this event. `key_cell`

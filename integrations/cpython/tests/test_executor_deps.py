@@ -396,6 +396,80 @@ class TestHotGlobal(Base):
             self.assertGreater(COUNTERS()["unstable_refused"], 0)
 
 
+class TestHotNameNothingDependsOn(Base):
+    SOURCE = """
+        A = 1
+        HOT = 0
+        def f():
+            t = 0
+            for i in range(%d):
+                t += A
+            return t
+        def g():
+            t = 0
+            for i in range(%d):
+                t += HOT
+            return t
+    """ % (LOOPS, LOOPS)
+
+    def test_written_before_anything_reads_it(self):
+        """f reads A, which keeps the module's globals watched; then HOT is
+        written 10 times while nothing depends on it, and only then does g
+        read it in a loop. Stock: the first write to HOT invalidates f's
+        executor and unwatches the dict; g, optimized later, promotes HOT
+        (1 watched write is under the cap of 6), and the next write to HOT
+        invalidates g's executor. Patched: every write counts toward HOT's
+        storm counter, so HOT is never promoted; f's executor survives, and
+        g's reads HOT through a guard and survives writes to it."""
+        f, ns = make(self.SOURCE)
+        exf = first_executor(self, f)
+        for i in range(10):
+            ns["HOT"] = i
+        self.assertEqual(exf.is_valid(), PATCHED)
+        exg = first_executor(self, ns["g"])
+        ns["HOT"] = 100
+        self.assertEqual(exg.is_valid(), PATCHED)
+        self.assertEqual(ns["g"](), 100 * LOOPS)
+        if PATCHED:
+            self.assertGreater(COUNTERS()["unstable_refused"], 0)
+            self.assertEqual(COUNTERS()["executors_invalidated"], 0)
+
+    @unittest.skipUnless(PATCHED, "the patched build's quiet keys")
+    def test_quiet_key_skips_the_graph_and_hides_nothing(self):
+        """Writes to an unstable key that nothing depends on skip the graph
+        (quiet_keys_skipped). That never hides an event that matters: a write
+        to another key of the same dict still invalidates, and so does a write
+        to the same name in a new dict at the dead dict's address."""
+        for attempt in range(50):
+            f, ns = make(self.SOURCE)
+            exf = first_executor(self, f)
+            for i in range(10):
+                ns["HOT"] = i
+            before = COUNTERS()["quiet_keys_skipped"]
+            ns["HOT"] = -1
+            ns["HOT"] = -2
+            self.assertGreater(COUNTERS()["quiet_keys_skipped"], before)
+            self.assertTrue(exf.is_valid())
+            ns["A"] = 2
+            self.assertFalse(exf.is_valid())
+            address = id(ns)
+            del f, ns, exf
+            gc.collect()
+            keep = [{} for _ in range(200)]
+            found = [d for d in keep if id(d) == address]
+            if found:
+                break
+        else:
+            self.skipTest("no dict was allocated at the old address")
+        d = found[0]
+        exec(textwrap.dedent(self.SOURCE), d)
+        exg = first_executor(self, d["g"])
+        d["HOT"] = 7  # HOT is a fresh, stable key of a new object
+        self.assertFalse(exg.is_valid())
+        self.assertEqual(d["g"](), 7 * LOOPS)
+        del keep
+
+
 class TestAsInStock(Base):
     """Both builds behave the same."""
 
@@ -484,16 +558,24 @@ class TestCounters(Base):
                     t += LIMIT
                 return t
         """ % LOOPS)
-        first_executor(self, f)
+        held = COUNTERS()["globals_promoted_live"]
+        ex = first_executor(self, f)
         c = COUNTERS()
         self.assertGreaterEqual(c["executors_created"], 1)
         self.assertGreaterEqual(c["globals_promoted"], 1)
         self.assertGreaterEqual(c["executors_live"], 1)
         self.assertGreater(c["executor_bytes_live"], 0)
+        # LIMIT (and range) are held as constants by a linked executor
+        self.assertGreaterEqual(c["globals_promoted_live"], held + 1)
+        held = c["globals_promoted_live"]
+        _testinternalcapi.reset_executor_counters()  # keeps the live counts
+        self.assertEqual(COUNTERS()["globals_promoted_live"], held)
         ns["LIMIT"] = 4
+        self.assertFalse(ex.is_valid())
         c = COUNTERS()
         self.assertGreaterEqual(c["invalidation_events"], 1)
         self.assertGreaterEqual(c["executors_invalidated"], 1)
+        self.assertLess(c["globals_promoted_live"], held)
 
     @unittest.skipUnless(PATCHED, "the patched build's counters")
     def test_shadow_bloom_counts_spurious(self):
