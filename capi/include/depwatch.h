@@ -243,7 +243,8 @@ typedef struct dw_stats {
    */
   size_t pending_units;
   /**
-   * An estimate of the bytes the graph holds (the core graph only).
+   * An estimate of the bytes the graph holds (the core graph only; [`dw_heap_bytes`]
+   * counts everything the library allocated).
    */
   size_t bytes;
 } dw_stats;
@@ -872,6 +873,15 @@ typedef struct dw_adapter_stats {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * The bytes the library holds on the heap now, over every graph in the process and
+ * the per-thread error messages: the sizes its Rust code asked the system allocator
+ * for, without the allocator's own overhead. Unlike `dw_stats.bytes`, an estimate
+ * of one graph's core structures, it is a count, and it includes the adapters'
+ * handle tables and the C ABI's side tables. Thread-safe.
+ */
+uint64_t dw_heap_bytes(void);
 
 /**
  * The message of the calling thread's last failed call, as a NUL-terminated string

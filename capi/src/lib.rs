@@ -36,6 +36,7 @@
 use std::ffi::{c_char, c_void};
 
 mod boundary;
+mod heap;
 mod rings;
 mod api_graph;
 mod api_objects;
@@ -49,6 +50,7 @@ pub use api_graph::*;
 pub use api_objects::*;
 pub use api_units::*;
 pub use boundary::dw_graph;
+pub use heap::dw_heap_bytes;
 
 // ----- statuses ---------------------------------------------------------------------
 
@@ -413,7 +415,8 @@ pub struct dw_stats {
     pub retired_slots: usize,
     /// Units with a fire queued but not delivered.
     pub pending_units: usize,
-    /// An estimate of the bytes the graph holds (the core graph only).
+    /// An estimate of the bytes the graph holds (the core graph only; [`dw_heap_bytes`]
+    /// counts everything the library allocated).
     pub bytes: usize,
 }
 

@@ -619,3 +619,27 @@ fn requests_for_an_object_destroyed_before_the_drain_are_dropped() {
     assert_eq!((reqs[0].handle, reqs[0].action), (0x11fe, DW_WATCH_WATCH));
     free(g);
 }
+
+#[test]
+fn heap_bytes_count_what_a_graph_allocates_and_frees() {
+    // Other tests allocate on other threads meanwhile: the margins are far above that.
+    let n = if cfg!(miri) { 200 } else { 20_000 };
+    let before = dw_heap_bytes();
+    let g = graph(0);
+    for h in 0..n {
+        // The dict adapter's table as well as the core's objects.
+        let mut o = 0;
+        // SAFETY: a live graph and a valid out-pointer.
+        assert_eq!(
+            unsafe { dw_track_handle(g, DW_KIND_DICT, h, &mut o) },
+            DW_OK
+        );
+    }
+    let held = dw_heap_bytes();
+    let floor = n * (16 + 64); // a handle entry and an object record, at least
+    assert!(held >= before + floor, "{before} then {held}");
+    // SAFETY: a live graph, freed once.
+    assert_eq!(unsafe { dw_graph_free(g) }, DW_OK);
+    let after = dw_heap_bytes();
+    assert!(after + floor <= held, "{held} then {after}");
+}

@@ -321,6 +321,26 @@ static void test_cells_and_tickets(void) {
   CHECK_OK(dw_graph_free(g));
 }
 
+/* dw_heap_bytes counts what the library holds: it grows with a graph's tables
+ * and falls when the graph is freed. */
+static void test_heap_bytes(void) {
+  uint64_t before = dw_heap_bytes();
+  dw_graph *g = new_graph(0);
+  bool all = true;
+  for (uint64_t h = 1; h <= 10000; h++) {
+    dw_object o;
+    all &= dw_track_handle(g, DW_KIND_DICT, h, &o) == DW_OK;
+  }
+  CHECK(all);
+  uint64_t held = dw_heap_bytes();
+  CHECK(held >= before + 10000 * (16 + 64));
+  dw_stats st;
+  CHECK_OK(dw_graph_stats(g, &st));
+  CHECK(st.bytes > 0 && st.bytes < held - before); /* the estimate leaves out the handle table */
+  CHECK_OK(dw_graph_free(g));
+  CHECK(dw_heap_bytes() + 10000 * (16 + 64) <= held);
+}
+
 /* DW_CONFIG_STORM_COUNTS_EVERY_EVENT: quiet writes count toward the threshold. */
 static void test_storm_counts_every_event(void) {
   for (int every = 0; every < 2; every++) {
@@ -764,6 +784,7 @@ int main(void) {
   test_cells_and_tickets();
   test_unregister_all();
   test_storm_counts_every_event();
+  test_heap_bytes();
   test_events();
   test_watch_hook();
   test_dict_adapter();
