@@ -29,7 +29,12 @@ PROGRAMS = ["go", "deltablue", "richards", "raytrace", "chaos", "nbody", "float"
 SYNTHETIC_N = [1000, 10000, 100000]
 SUMMED = ["executors_created", "invalidation_events", "executors_invalidated",
           "globals_promoted", "invalidation_ns", "elapsed_ns", "bloom_also", "bloom_only",
-          "unstable_refused", "registrations_refused", "invalidated_by_death"]
+          "unstable_refused", "registrations_refused", "invalidated_by_death",
+          "quiet_keys_skipped"]
+# Read at exit from the process that held the most executors: they describe the
+# present, not a period.
+AT_EXIT = ["executors_live", "executor_bytes_live", "globals_promoted_live",
+           "depwatch_bytes", "depwatch_estimate"]
 
 
 def script(py, name):
@@ -60,7 +65,7 @@ def counters_pass(py, name, shadow):
         if biggest is None or c["executors_live"] > biggest["executors_live"]:
             biggest = c
     # Memory: the process that held the most executors, at its exit.
-    for k in ("executors_live", "executor_bytes_live", "depwatch_bytes"):
+    for k in AT_EXIT:
         total[k] = biggest.get(k, 0) if biggest else 0
     shutil.rmtree(tmp)
     return total
@@ -163,10 +168,13 @@ def report(out, counters, synth):
             suites[label] = load_suite(path)
     if counters:
         lines += ["| program | executors created (stock / patched) | invalidation events "
+                  "(patched: to the graph + quiet keys skipped) "
                   "| executors invalidated | spurious (bloom scan on patched's events) "
-                  "| globals promoted | time invalidating, share of run "
-                  "| depwatch bytes per executor | executor bytes per executor |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| globals promoted | globals held by live executors at exit "
+                  "| time invalidating, share of run "
+                  "| depwatch heap bytes per executor (graph estimate) "
+                  "| executor bytes per executor | depwatch / executors |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, c in counters.items():
             s, p, sh = c["stock"], c["patched"], c["shadow"]
 
@@ -176,12 +184,15 @@ def report(out, counters, synth):
             lines.append(
                 f"| {name} | {s['executors_created']} / {p['executors_created']} "
                 f"| {s['invalidation_events']} / {p['invalidation_events']} "
+                f"+ {p['quiet_keys_skipped']} "
                 f"| {s['executors_invalidated']} / {p['executors_invalidated']} "
                 f"| {sh['bloom_only']} "
                 f"| {s['globals_promoted']} / {p['globals_promoted']} "
+                f"| {s['globals_promoted_live']} / {p['globals_promoted_live']} "
                 f"| {share(s)} / {share(p)} "
-                f"| {p['depwatch_bytes'] / live:.0f} "
-                f"| {p['executor_bytes_live'] / live:.0f} |")
+                f"| {p['depwatch_bytes'] / live:.0f} ({p['depwatch_estimate'] / live:.0f}) "
+                f"| {p['executor_bytes_live'] / live:.0f} "
+                f"| {100 * p['depwatch_bytes'] / max(p['executor_bytes_live'], 1):.0f}% |")
         lines.append("")
     if "stock" in suites and "patched" in suites:
         lines += ["| benchmark | stock (median) | patched | patched / stock | tier 1 "

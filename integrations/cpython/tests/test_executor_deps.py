@@ -642,5 +642,60 @@ class TestSubinterpreters(Base):
         self.assertEqual(after["executors_invalidated"], before["executors_invalidated"])
 
 
+    @unittest.skipUnless(PATCHED, "the patched build's graph")
+    def test_interpreter_teardown_frees_its_graph(self):
+        """A subinterpreter makes 300 executors on distinct dicts, and its graph
+        grows the library's heap (depwatch_bytes counts every graph in the
+        process). Destroying the interpreter frees its graph: the heap comes
+        back down to what it was, give or take the main graph's own churn."""
+        try:
+            import _interpreters
+        except ImportError:
+            self.skipTest("no _interpreters")
+        gc.collect()
+        before = COUNTERS()["depwatch_bytes"]
+        interp = _interpreters.create()
+        try:
+            _interpreters.run_string(interp, textwrap.dedent("""
+                import _testinternalcapi
+                src = "K = 1\\ndef f():\\n    t = 0\\n    for i in range(40):\\n        t += K\\n    return t\\n"
+                keep = []
+                for i in range(300):
+                    ns = {}
+                    exec(src, ns)
+                    ns["f"]()
+                    keep.append(ns)
+                c = _testinternalcapi.get_executor_counters()
+                assert c["executors_live"] >= 250, c
+                assert c["depwatch_bytes"] > %d + 250 * 100, (c, %d)
+            """ % (before, before)))
+        finally:
+            _interpreters.destroy(interp)
+        gc.collect()
+        self.assertLess(COUNTERS()["depwatch_bytes"], before + 16 * 1024)
+
+    def test_builtins_change_stays_in_its_interpreter(self):
+        """Both builds: each interpreter has its own builtins. A subinterpreter
+        that replaces its len invalidates nothing in the main interpreter."""
+        try:
+            import _interpreters
+        except ImportError:
+            self.skipTest("no _interpreters")
+        f, _ = make("""
+            def f():
+                t = 0
+                for i in range(%d):
+                    t += len("ab")
+                return t
+        """ % LOOPS)
+        ex = first_executor(self, f)
+        interp = _interpreters.create()
+        try:
+            _interpreters.run_string(interp, "import builtins; builtins.len = lambda s: 10")
+        finally:
+            _interpreters.destroy(interp)
+        self.assertTrue(ex.is_valid())
+        self.assertEqual(f(), 2 * LOOPS)
+
 if __name__ == "__main__":
     unittest.main()
