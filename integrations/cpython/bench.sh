@@ -4,6 +4,8 @@
 # with pyperf and pyperformance from PyPI, and runs bench/run.py, which writes
 # results/{counters,synthetic}.json, results/{stock,patched,tier1}.json (pyperf) and
 # results/summary.md. Arguments go to bench/run.py (--rounds, --processes, --only ...).
+# `bench.sh --instructions [PROGRAM ...]` counts instructions per iteration under
+# callgrind instead (bench/instructions.py), into results/instructions.md.
 # With --rounds 2 --processes 1: counters and synthetic took 7 minutes, timing 5 (on
 # 2 cores, both builds cached). Run it on a quiet machine.
 set -euo pipefail
@@ -23,4 +25,10 @@ venv() { # venv NAME PYTHON: a venv with the benchmark tools, made once per buil
 }
 vs=$(venv stock "$stock")
 vp=$(venv patched "$patched")
+if [ "${1:-}" = --instructions ]; then
+  # Instructions per iteration under callgrind instead of times (bench/instructions.py)
+  shift
+  python3 "$here/bench/instructions.py" "$vs" "$vp" "$@" | tee "${DEPWATCH_BENCH_OUT:-$here/results}/instructions.md"
+  exit
+fi
 python3 "$here/bench/run.py" --stock "$vs" --patched "$vp" --out "${DEPWATCH_BENCH_OUT:-$here/results}" "$@"

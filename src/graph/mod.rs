@@ -46,10 +46,14 @@ pub enum StormCount {
     /// count.
     #[default]
     Effective,
-    /// Every event on a live object, whether or not anything depended on it, as
-    /// PyPy's module dicts count writes to a global: a key written `storm_threshold`
-    /// times is unstable even if no unit ever depended on it, so a hot global is
-    /// refused before code is compiled against it. The counter of a key nothing
+    /// Every event recorded on a live object ([`Graph::notify`],
+    /// [`Graph::notify_deferred`], inside a batch or a handler too), whether or not
+    /// anything depended on it, as PyPy's module dicts count writes to a global: a key
+    /// written `storm_threshold` times is unstable even if no unit ever depended on
+    /// it, so a hot global is refused before code is compiled against it. A keyed event
+    /// counts toward its key only, a whole-object event toward the object; re-armed
+    /// fires count like any other. An adapter event that records nothing (a dict
+    /// store of the same object) does not count. The counter of a key nothing
     /// depends on takes a cell of its own (about 64 bytes), kept until the object is
     /// destroyed or [`Graph::reset_stability`] clears it; and every keyed event on an
     /// object costs a cell lookup, which the key prefilter otherwise skips.

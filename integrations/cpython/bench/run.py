@@ -122,6 +122,8 @@ def main():
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--skip-counters", action="store_true")
     ap.add_argument("--skip-synthetic", action="store_true")
+    ap.add_argument("--append-timing", action="store_true",
+                    help="add the timing rounds to the suites already in --out (same builds)")
     args = ap.parse_args()
     names = args.only.split(",") if args.only else PROGRAMS
     os.makedirs(args.out, exist_ok=True)
@@ -155,6 +157,11 @@ def main():
     if not args.skip_timing:
         builds = [("stock", args.stock, {}), ("patched", args.patched, {}),
                   ("tier1", args.stock, {"PYTHON_JIT": "0"})]
+        if not args.append_timing:
+            for label, _, _ in builds:
+                path = os.path.join(args.out, f"{label}.json")
+                if os.path.exists(path):
+                    os.remove(path)
         timing_pass(builds, names, args.out, args.rounds, args.processes)
     report(args.out, counters, synth)
 

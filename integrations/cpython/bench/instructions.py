@@ -1,0 +1,77 @@
+"""Instructions executed per iteration of pyperformance programs, stock against
+patched, under callgrind: a side-by-side measure that a noisy machine cannot move.
+
+    instructions.py STOCK_PYTHON PATCHED_PYTHON [PROGRAM ...]
+
+The pythons are the bench venvs' interpreters (they have pyperformance and sympy).
+For each program and build it runs the program's benchmark function once and twice
+in two processes under `valgrind --tool=callgrind` and takes the difference of the
+two totals, so import and start-up cancel out. Prints a Markdown table; the ratio is
+patched over stock. Needs valgrind. About 1 to 5 minutes per program.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+# Each program's benchmark function, called as pyperformance's runner calls it once.
+ENTRY = {
+    "go": "versus_cpu()",
+    "deltablue": "delta_blue(20000)",
+    "richards": "Richards().run(1)",
+    "raytrace": "bench_raytrace(1, 100, 100, None)",
+    "float": "benchmark(100000)",
+    "nbody": "bench_nbody(1, 'sun', 20000)",
+    "spectral_norm": "bench_spectral_norm(1)",
+    "hexiom": "main(1, 25)",
+    "sympy": "bench_expand()",
+}
+
+DRIVER = """
+import importlib.util, sys
+path, entry, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+spec = importlib.util.spec_from_file_location("bm", path)
+m = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(m)
+for _ in range(n):
+    eval(entry, m.__dict__)
+"""
+
+
+def script(py, name):
+    out = subprocess.run([py, "-c", "import pyperformance, os; print(os.path.dirname("
+                          "pyperformance.__file__))"], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    return os.path.join(out, "data-files", "benchmarks", f"bm_{name}", "run_benchmark.py")
+
+
+def instructions(py, name, n):
+    with tempfile.TemporaryDirectory() as tmp:
+        driver = os.path.join(tmp, "driver.py")
+        with open(driver, "w") as f:
+            f.write(DRIVER)
+        cmd = ["valgrind", "--tool=callgrind", "--cache-sim=no",
+               f"--callgrind-out-file={tmp}/out", py, driver, script(py, name), ENTRY[name],
+               str(n)]
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        if run.returncode != 0:
+            sys.exit(f"{name} on {py} failed:\n{run.stderr[-2000:]}")
+        found = re.search(r"Collected : (\d+)", run.stderr)
+        return int(found.group(1))
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    stock, patched = sys.argv[1], sys.argv[2]
+    names = sys.argv[3:] or list(ENTRY)
+    print("| program | stock, instructions per iteration | patched | patched / stock |")
+    print("|---|---|---|---|")
+    for name in names:
+        per = [instructions(py, name, 2) - instructions(py, name, 1) for py in (stock, patched)]
+        print(f"| {name} | {per[0]:,} | {per[1]:,} | {per[1] / per[0]:.4f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
