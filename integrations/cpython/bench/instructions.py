@@ -19,18 +19,7 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
-# Each program's benchmark function, called as pyperformance's runner calls it once.
-ENTRY = {
-    "go": "versus_cpu()",
-    "deltablue": "delta_blue(20000)",
-    "richards": "Richards().run(1)",
-    "raytrace": "bench_raytrace(1, 100, 100, None)",
-    "float": "benchmark(100000)",
-    "nbody": "bench_nbody(1, 'sun', 20000)",
-    "spectral_norm": "bench_spectral_norm(1)",
-    "hexiom": "main(1, 25)",
-    "sympy": "clear_cache() or bench_expand()",  # as bench_sympy: the cache cleared first
-}
+from programs import ENTRY, script
 
 DRIVER = """
 import importlib.util, sys
@@ -41,13 +30,6 @@ spec.loader.exec_module(m)
 for _ in range(n):
     eval(entry, m.__dict__)
 """
-
-
-def script(py, name):
-    out = subprocess.run([py, "-c", "import pyperformance, os; print(os.path.dirname("
-                          "pyperformance.__file__))"], check=True, capture_output=True,
-                         text=True).stdout.strip()
-    return os.path.join(out, "data-files", "benchmarks", f"bm_{name}", "run_benchmark.py")
 
 
 def instructions(py, name, n):

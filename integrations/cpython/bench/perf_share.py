@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 
-ENTRY = {"go": "versus_cpu()", "deltablue": "delta_blue(2000)", "raytrace": "bench_raytrace(1, 100, 100)"}
+from programs import ENTRY, script
 # Symbols (by prefix or exact name) counted as invalidation work.
 PATTERNS = [r"^_PyDict_SendEvent$", r"^globals_watcher_callback$", r"^builtins_dict_watcher$",
             r"^_Py_Executors_", r"^executor_fired$", r"^fired_init$", r"^fired_clear$",
@@ -27,11 +27,8 @@ PATTERNS = [r"^_PyDict_SendEvent$", r"^globals_watcher_callback$", r"^builtins_d
 def main():
     py, program = sys.argv[1], sys.argv[2]
     repeat = int(sys.argv[3]) if len(sys.argv) > 3 else 5
-    bm = subprocess.run([py, "-c", "import pyperformance, os; print(os.path.dirname("
-                         "pyperformance.__file__))"], check=True, capture_output=True,
-                        text=True).stdout.strip()
-    script = os.path.join(bm, "data-files", "benchmarks", f"bm_{program}", "run_benchmark.py")
-    driver = (f"import runpy\nm = runpy.run_path({script!r})\n"
+    path = script(py, program)
+    driver = (f"import runpy\nm = runpy.run_path({path!r})\n"
               f"for _ in range({repeat}):\n    eval({ENTRY[program]!r}, m)\n")
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "perf.data")

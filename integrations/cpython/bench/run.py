@@ -2,13 +2,15 @@
 
     run.py --stock VENV_PY --patched VENV_PY --out DIR [--rounds R] [--processes P]
            [--only NAME,...] [--skip-timing] [--skip-counters] [--skip-synthetic]
+           [--append-timing]
 
 1. Counters: each program once per build (one pyperf worker), with the counters'
    clock on (bench/hook/sitecustomize.py); the patched build a second time with the
    bloom filter shadow scan on, for the spurious counts (its clock is not used).
 2. Timing: pyperf runs, interleaved: in each round, every program on stock,
    patched and stock with PYTHON_JIT=0 (tier 1), the order of the builds
-   alternating between rounds. Results accumulate in DIR/{stock,patched,tier1}.json.
+   alternating between rounds, into DIR/{stock,patched,tier1}.json, which a timing
+   pass starts afresh unless given --append-timing.
 3. Synthetic: synthetic.py with N = 1k, 10k, 100k executors on both builds.
 4. DIR/summary.md: the tables README.md and design/PERFORMANCE.md quote.
 """
@@ -21,6 +23,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+from programs import script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS = ["go", "deltablue", "richards", "raytrace", "chaos", "nbody", "float",
@@ -35,13 +39,6 @@ SUMMED = ["executors_created", "invalidation_events", "executors_invalidated",
 # present, not a period.
 AT_EXIT = ["executors_live", "executor_bytes_live", "globals_promoted_live",
            "depwatch_bytes", "depwatch_estimate"]
-
-
-def script(py, name):
-    out = subprocess.run([py, "-c", "import pyperformance, os; print(os.path.dirname("
-                          "pyperformance.__file__))"], check=True, capture_output=True,
-                         text=True).stdout.strip()
-    return os.path.join(out, "data-files", "benchmarks", f"bm_{name}", "run_benchmark.py")
 
 
 def counters_pass(py, name, shadow):
@@ -111,6 +108,14 @@ def synthetic(py, n):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def load_results(path):
+    """An earlier pass's results, or none: a pass adds to them and writes them back."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--stock", required=True)
@@ -128,10 +133,7 @@ def main():
     names = args.only.split(",") if args.only else PROGRAMS
     os.makedirs(args.out, exist_ok=True)
     cpath = os.path.join(args.out, "counters.json")
-    counters = {}
-    if os.path.exists(cpath):
-        with open(cpath) as f:
-            counters = json.load(f)
+    counters = load_results(cpath)
     if not args.skip_counters:
         for name in names:
             print(f"== counters: {name}", flush=True)
@@ -143,10 +145,7 @@ def main():
             with open(cpath, "w") as f:
                 json.dump(counters, f, indent=1)
     spath = os.path.join(args.out, "synthetic.json")
-    synth = {}
-    if os.path.exists(spath):
-        with open(spath) as f:
-            synth = json.load(f)
+    synth = load_results(spath)
     if not args.skip_synthetic:
         for n in SYNTHETIC_N:
             print(f"== synthetic: N = {n}", flush=True)
