@@ -239,13 +239,12 @@ impl<P> Graph<P> {
     }
 
     /// [`StormCount::Every`]: the event counts toward the storm policy as it is
-    /// recorded. Out of line, so the default mode's quiet path stays short.
+    /// recorded (`bump_storm` skips a destroy). Out of line, so the default mode's
+    /// quiet path stays short.
     #[cold]
     #[inline(never)]
     fn count_every_event(&mut self, object: ObjectId, aspect: Aspect, destroyed: bool) {
-        if !destroyed {
-            self.bump_storm(object, aspect, false);
-        }
+        self.bump_storm(object, aspect, destroyed);
     }
 
     /// The slow path of [`Graph::record`]: something depends on this event. `key_cell`
